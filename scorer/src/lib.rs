@@ -1,1 +1,19 @@
-//! placeholder
+//! VBench 0.1.5 in Rust: decoding, VBench's preprocessing, one module per dimension, and
+//! VBench-shaped results.
+
+pub mod dimensions;
+pub mod error;
+pub mod evaluate;
+pub mod hub;
+pub mod prompts;
+pub mod pyjson;
+pub mod runtime;
+pub mod scores;
+pub mod text;
+pub mod transforms;
+pub mod video;
+
+pub use error::{ScoreError, VideoErrorKind};
+pub use evaluate::{run, EvalConfig, Progress, RunSummary, VideoJob};
+pub use hub::ModelHub;
+pub use runtime::{DeviceChoice, Runtime};

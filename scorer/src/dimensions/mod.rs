@@ -1,0 +1,247 @@
+//! One file per VBench dimension. Each turns a stream of decoded frames into VBench's per-video
+//! record, plus the partial sums its aggregate rule needs ([`AggPart`]), so a run can be
+//! resumed, sharded and merged without re-reading videos.
+
+
+use candle_core::Tensor;
+
+use crate::error::VideoErrorKind;
+use crate::hub::ModelHub;
+use crate::pyjson::PyJson;
+use crate::transforms::Planar;
+use crate::video::{Frame, ReaderKind};
+
+pub mod aesthetic_quality;
+pub mod appearance_style;
+pub mod background_consistency;
+pub mod subject_consistency;
+pub mod temporal_flickering;
+
+/// VBench's 16 dimensions, in `build_full_dimension_list` order.
+pub const ALL: [&str; 16] = [
+    "subject_consistency",
+    "background_consistency",
+    "aesthetic_quality",
+    "imaging_quality",
+    "object_class",
+    "multiple_objects",
+    "color",
+    "spatial_relationship",
+    "scene",
+    "temporal_style",
+    "overall_consistency",
+    "human_action",
+    "temporal_flickering",
+    "motion_smoothness",
+    "dynamic_degree",
+    "appearance_style",
+];
+
+/// The dimensions this build computes.
+pub const IMPLEMENTED: [&str; 5] = [
+    subject_consistency::NAME,
+    background_consistency::NAME,
+    aesthetic_quality::NAME,
+    appearance_style::NAME,
+    temporal_flickering::NAME,
+];
+
+/// What a dimension gets to know about a video besides its frames.
+#[derive(Debug, Clone, Default)]
+pub struct VideoInput {
+    /// The path as written in the results (as given, not absolutised, like VBench).
+    pub display_path: String,
+    pub prompt: Option<String>,
+    /// appearance_style's style phrase.
+    pub style: Option<String>,
+}
+
+/// The partial sums a dimension's aggregate is computed from: aggregate = scale · Σsum / Σcount.
+/// Pair-weighted dims count pairs, frame-weighted dims frames, per-video means count 1.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AggPart {
+    pub sum: f64,
+    pub count: f64,
+}
+
+/// One scored video for one dimension.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// VBench's per-video record (`video_path` first).
+    pub record: PyJson,
+    pub agg: AggPart,
+}
+
+/// Scores the frames of one video, pushed in order.
+pub trait VideoScorer {
+    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind>;
+    fn finish(self: Box<Self>) -> Result<Outcome, VideoErrorKind>;
+}
+
+pub trait Dimension: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Whose colour conversion the frames need.
+    fn reader(&self) -> ReaderKind;
+    fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind>;
+}
+
+/// Builds a dimension, loading (once, through `hub`) the networks it needs.
+pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::ScoreError> {
+    Ok(match name {
+        subject_consistency::NAME => Box::new(subject_consistency::SubjectConsistency::load(hub)?),
+        background_consistency::NAME => {
+            Box::new(background_consistency::BackgroundConsistency::load(hub)?)
+        }
+        aesthetic_quality::NAME => Box::new(aesthetic_quality::AestheticQuality::load(hub)?),
+        appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
+        temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
+        other if ALL.contains(&other) => {
+            return Err(crate::ScoreError::Options(format!(
+                "dimension `{other}` is not implemented in this version (implemented: {})",
+                IMPLEMENTED.join(", ")
+            )))
+        }
+        other => return Err(crate::ScoreError::UnknownDimension(other.to_string())),
+    })
+}
+
+/// The aggregate of a dimension from its per-video parts (VBench's rule, spec 00-common §5.1).
+pub fn aggregate(name: &str, parts: &[AggPart]) -> f64 {
+    let sum: f64 = parts.iter().map(|p| p.sum).sum();
+    let count: f64 = parts.iter().map(|p| p.count).sum();
+    let scale = if name == "imaging_quality" { 0.01 } else { 1.0 };
+    if count == 0.0 {
+        return f64::NAN;
+    }
+    scale * sum / count
+}
+
+/// Frames waiting for one batched forward pass; all of one video, so all of one size.
+pub(crate) struct Batch {
+    cap: usize,
+    h: usize,
+    w: usize,
+    data: Vec<f32>,
+    n: usize,
+}
+
+impl Batch {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            h: 0,
+            w: 0,
+            data: Vec::new(),
+            n: 0,
+        }
+    }
+
+    /// Adds a frame; returns true when the batch is full.
+    pub(crate) fn push(&mut self, p: Planar) -> bool {
+        self.h = p.height;
+        self.w = p.width;
+        self.data.extend_from_slice(&p.data);
+        self.n += 1;
+        self.n >= self.cap
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The batch as an (n, 3, h, w) tensor on `device`, emptying it.
+    pub(crate) fn take(&mut self, device: &candle_core::Device) -> candle_core::Result<Tensor> {
+        let data = std::mem::take(&mut self.data);
+        let n = std::mem::replace(&mut self.n, 0);
+        Tensor::from_vec(data, (n, 3, self.h, self.w), device)
+    }
+}
+
+/// L2-normalise rows (`F.normalize(p=2, dim=-1)`, eps 1e-12) of an (n, d) host matrix.
+pub(crate) fn normalize_rows(rows: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+    rows.into_iter()
+        .map(|r| {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            r.into_iter().map(|v| v / n).collect()
+        })
+        .collect()
+}
+
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The frame-to-first and frame-to-previous similarity chain shared by subject and background
+/// consistency: s_i = (max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))) / 2.
+#[derive(Default)]
+pub(crate) struct ConsistencyChain {
+    first: Option<Vec<f32>>,
+    prev: Option<Vec<f32>>,
+    /// Σ s_i in f64, in order of i.
+    pub sum: f64,
+    pub pairs: usize,
+}
+
+impl ConsistencyChain {
+    pub(crate) fn push(&mut self, f: Vec<f32>) {
+        match (&self.first, &self.prev) {
+            (Some(first), Some(prev)) => {
+                let sim_pre = dot(prev, &f).max(0.0) as f64;
+                let sim_fir = dot(first, &f).max(0.0) as f64;
+                self.sum += (sim_pre + sim_fir) / 2.0;
+                self.pairs += 1;
+                self.prev = Some(f);
+            }
+            _ => {
+                self.first = Some(f.clone());
+                self.prev = Some(f);
+            }
+        }
+    }
+
+    /// The per-video mean, or the reason there is none (VBench divides by zero on one frame).
+    pub(crate) fn mean(&self, dim: &str) -> Result<f64, VideoErrorKind> {
+        if self.pairs == 0 {
+            return Err(VideoErrorKind::TooFewFrames(format!(
+                "{dim} compares consecutive frames and needs at least 2; this video has 1 (VBench would divide by zero)"
+            )));
+        }
+        Ok(self.sum / self.pairs as f64)
+    }
+}
+
+pub(crate) fn path_record(video: &VideoInput, rest: Vec<(&str, PyJson)>) -> PyJson {
+    let mut items = vec![("video_path".to_string(), PyJson::Str(video.display_path.clone()))];
+    items.extend(rest.into_iter().map(|(k, v)| (k.to_string(), v)));
+    PyJson::Dict(items)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_pair_weighted_and_video_mean() {
+        // two videos: 7 pairs summing to 6.5 and 2 pairs summing to 1.0 → 7.5 / 9
+        let parts = [AggPart { sum: 6.5, count: 7.0 }, AggPart { sum: 1.0, count: 2.0 }];
+        assert!((aggregate("subject_consistency", &parts) - 7.5 / 9.0).abs() < 1e-15);
+        let parts = [AggPart { sum: 50.0, count: 1.0 }, AggPart { sum: 70.0, count: 1.0 }];
+        assert!((aggregate("imaging_quality", &parts) - 0.6).abs() < 1e-15);
+        assert!(aggregate("subject_consistency", &[]).is_nan());
+    }
+
+    #[test]
+    fn chain_clamps_each_cosine_before_averaging() {
+        let mut c = ConsistencyChain::default();
+        c.push(vec![1.0, 0.0]);
+        c.push(vec![-1.0, 0.0]); // both cosines -1 → clamped to 0
+        c.push(vec![0.0, 1.0]); // prev cos 0, first cos 0
+        c.push(vec![0.0, 1.0]); // prev 1, first 0 → 0.5
+        assert_eq!(c.pairs, 3);
+        assert!((c.sum - 0.5).abs() < 1e-12);
+        let mut one = ConsistencyChain::default();
+        one.push(vec![1.0]);
+        assert!(one.mean("subject_consistency").is_err());
+    }
+}

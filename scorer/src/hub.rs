@@ -1,0 +1,173 @@
+//! Loads each network once and shares it between the dimensions that use it (CLIP B/32 serves
+//! background_consistency and appearance_style).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use vbench_models::{aesthetic, clip, dino_vit};
+use vbench_weights::resolve::HashCheck;
+use vbench_weights::{open_checkpoint, Resolver};
+
+use crate::error::ScoreError;
+use crate::runtime::Runtime;
+use crate::text::ClipTokenizer;
+
+/// A checkpoint file used in a run, for the environment stamp.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UsedFile {
+    pub entry: String,
+    pub file: String,
+    pub path: PathBuf,
+    pub location: String,
+    pub sha256: String,
+    /// The manifest's hash differs (a user's own file): kept, with a warning.
+    pub hash_mismatch: bool,
+}
+
+pub struct ClipWithText {
+    pub model: clip::Model,
+    pub tokenizer: ClipTokenizer,
+}
+
+pub struct AestheticNets {
+    pub clip: clip::Model,
+    pub head: aesthetic::Model,
+}
+
+#[derive(Default)]
+struct Loaded {
+    dino: Option<Arc<dino_vit::Model>>,
+    clip_b32: Option<Arc<ClipWithText>>,
+    aesthetic: Option<Arc<AestheticNets>>,
+}
+
+pub struct ModelHub {
+    pub resolver: Resolver,
+    pub runtime: Runtime,
+    loaded: Mutex<Loaded>,
+    used: Mutex<BTreeMap<(String, String), UsedFile>>,
+    warnings: Mutex<Vec<String>>,
+}
+
+impl ModelHub {
+    pub fn new(resolver: Resolver, runtime: Runtime) -> Self {
+        Self {
+            resolver,
+            runtime,
+            loaded: Mutex::default(),
+            used: Mutex::default(),
+            warnings: Mutex::default(),
+        }
+    }
+
+    /// Every file a dimension would need, without loading: `Err` names what is missing.
+    pub fn check_available(&self, dim: &str) -> Result<(), ScoreError> {
+        for e in self.resolver.manifest.for_dimensions(&[dim]) {
+            for f in &e.files {
+                if needed_file(dim, &e.id, &f.name) {
+                    self.resolver.require(e, &f.name)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&self, entry_id: &str, name: &str) -> Result<PathBuf, ScoreError> {
+        let entry = self.resolver.manifest.entry(entry_id)?;
+        let found = self.resolver.require(entry, name)?;
+        let spec = entry.file(name).ok_or_else(|| {
+            ScoreError::Options(format!("manifest entry `{entry_id}` has no file `{name}`"))
+        })?;
+        let check = self.resolver.check_hash(spec, &found.path)?;
+        let mismatch = matches!(check, HashCheck::Mismatch { .. });
+        if let HashCheck::Mismatch { expected, actual } = &check {
+            self.warn(format!(
+                "{}: sha256 {actual} differs from the manifest's {expected}; using it as given",
+                found.path.display()
+            ));
+        }
+        self.used.lock().expect("not poisoned").insert(
+            (entry_id.to_string(), name.to_string()),
+            UsedFile {
+                entry: entry_id.into(),
+                file: name.into(),
+                path: found.path.clone(),
+                location: found.location.to_string(),
+                sha256: check.actual().to_string(),
+                hash_mismatch: mismatch,
+            },
+        );
+        Ok(found.path)
+    }
+
+    fn warn(&self, msg: String) {
+        self.warnings.lock().expect("not poisoned").push(msg);
+    }
+
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().expect("not poisoned"))
+    }
+
+    pub fn used_files(&self) -> Vec<UsedFile> {
+        self.used.lock().expect("not poisoned").values().cloned().collect()
+    }
+
+    fn vb(&self, path: &std::path::Path, entry_id: &str) -> Result<candle_nn::VarBuilder<'static>, ScoreError> {
+        let nested = self.resolver.manifest.entry(entry_id)?.nested_key.clone();
+        Ok(open_checkpoint(
+            path,
+            nested.as_deref(),
+            self.runtime.dtype,
+            &self.runtime.device,
+        )?)
+    }
+
+    pub fn dino(&self) -> Result<Arc<dino_vit::Model>, ScoreError> {
+        if let Some(m) = &self.loaded.lock().expect("not poisoned").dino {
+            return Ok(m.clone());
+        }
+        let id = "dino-vitb16";
+        let cfg = dino_vit::Config::from_file(self.file(id, "config.json")?)?;
+        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let m = Arc::new(dino_vit::Model::new(&cfg, vb)?);
+        self.loaded.lock().expect("not poisoned").dino = Some(m.clone());
+        Ok(m)
+    }
+
+    pub fn clip_b32(&self) -> Result<Arc<ClipWithText>, ScoreError> {
+        if let Some(m) = &self.loaded.lock().expect("not poisoned").clip_b32 {
+            return Ok(m.clone());
+        }
+        let id = "clip-vit-base-patch32";
+        let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
+        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let model = clip::Model::new(&cfg, vb)?;
+        let tokenizer = ClipTokenizer::from_file(&self.file(id, "tokenizer.json")?)?;
+        let m = Arc::new(ClipWithText { model, tokenizer });
+        self.loaded.lock().expect("not poisoned").clip_b32 = Some(m.clone());
+        Ok(m)
+    }
+
+    pub fn aesthetic(&self) -> Result<Arc<AestheticNets>, ScoreError> {
+        if let Some(m) = &self.loaded.lock().expect("not poisoned").aesthetic {
+            return Ok(m.clone());
+        }
+        let id = "clip-vit-large-patch14";
+        let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
+        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let clip = clip::Model::new_vision(&cfg, vb)?;
+        let hid = "laion-aesthetic-head";
+        let head_vb = self.vb(&self.file(hid, "sa_0_4_vit_l_14_linear.pth")?, hid)?;
+        let head = aesthetic::Model::new(cfg.projection_dim, head_vb)?;
+        let m = Arc::new(AestheticNets { clip, head });
+        self.loaded.lock().expect("not poisoned").aesthetic = Some(m.clone());
+        Ok(m)
+    }
+}
+
+/// Files of an entry that a dimension actually reads (the CLIP tokenizer only matters to the
+/// text tower).
+fn needed_file(dim: &str, entry: &str, file: &str) -> bool {
+    !(entry == "clip-vit-base-patch32" && file == "tokenizer.json" && dim != "appearance_style")
+}

@@ -1,0 +1,265 @@
+//! Decoding: every video is decoded once (video-rs / FFmpeg), and each decoded YUV frame is
+//! converted to RGB the way the reader a dimension mirrors does it:
+//!
+//! * [`ReaderKind::Decord`] (`vbench.utils.load_video`): decord runs the libavfilter `scale`
+//!   filter to `rgb24` with swscale flags `bilinear` and `in_color_matrix=auto`, so the YUV→RGB
+//!   matrix and range follow the stream's tags (BT.709 when tagged 709).
+//! * [`ReaderKind::OpenCv`] (`cv2.VideoCapture`): `sws_scale` with `SWS_BICUBIC` and swscale's
+//!   default matrix (BT.601, limited range) whatever the tags.
+//!
+//! Both go through libswscale itself, so the bytes equal the readers' on the same FFmpeg
+//! conversion path (spec 00-common §3.4, §3.5, pitfall 7).
+
+use std::path::{Path, PathBuf};
+
+use video_rs::ffmpeg;
+use video_rs::ffmpeg::format::Pixel;
+use video_rs::ffmpeg::software::scaling;
+
+use crate::error::VideoErrorKind;
+
+/// Which VBench reader's colour conversion a dimension needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ReaderKind {
+    Decord,
+    OpenCv,
+}
+
+/// One decoded frame, RGB24, row-major `(height, width, 3)`.
+///
+/// For [`ReaderKind::OpenCv`] the channels are also RGB (cv2 would give BGR); the dimensions
+/// that read through cv2 either convert to RGB themselves or are channel-symmetric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    pub fn pixel(&self, y: usize, x: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+/// What is known about a video before decoding its frames.
+#[derive(Debug, Clone)]
+pub struct VideoMeta {
+    pub path: PathBuf,
+    pub width: usize,
+    pub height: usize,
+    /// `avg_frame_rate` of the stream (decord's `get_avg_fps`).
+    pub avg_fps: f64,
+    /// Packets the container declares for the stream (may be 0 when unknown).
+    pub declared_frames: u64,
+}
+
+/// Converts decoded frames to RGB the way one reader does.
+struct Converter {
+    ctx: scaling::Context,
+}
+
+impl Converter {
+    fn new(kind: ReaderKind, frame: &ffmpeg::frame::Video) -> Result<Self, VideoErrorKind> {
+        let flags = match kind {
+            ReaderKind::Decord => scaling::Flags::BILINEAR,
+            ReaderKind::OpenCv => scaling::Flags::BICUBIC,
+        };
+        let mut ctx = scaling::Context::get(
+            frame.format(),
+            frame.width(),
+            frame.height(),
+            Pixel::RGB24,
+            frame.width(),
+            frame.height(),
+            flags,
+        )
+        .map_err(|e| VideoErrorKind::Decode(format!("swscale: {e}")))?;
+        if kind == ReaderKind::Decord {
+            // vf_scale with in_color_matrix=auto: the frame's colorspace picks the matrix
+            // (unspecified → BT.601) and its color_range the input range.
+            let cs = frame.color_space();
+            let full = frame.color_range() == ffmpeg::color::Range::JPEG;
+            unsafe {
+                let sys = ffmpeg::ffi::AVColorSpace::from(cs) as i32;
+                let table = ffmpeg::ffi::sws_getCoefficients(sys);
+                ffmpeg::ffi::sws_setColorspaceDetails(
+                    ctx.as_mut_ptr(),
+                    table,
+                    full as i32,
+                    table,
+                    0,
+                    0,
+                    1 << 16,
+                    1 << 16,
+                );
+            }
+        }
+        Ok(Self { ctx })
+    }
+
+    fn convert(&mut self, frame: &ffmpeg::frame::Video) -> Result<Frame, VideoErrorKind> {
+        let mut rgb = ffmpeg::frame::Video::empty();
+        self.ctx
+            .run(frame, &mut rgb)
+            .map_err(|e| VideoErrorKind::Decode(format!("swscale: {e}")))?;
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        let stride = rgb.stride(0);
+        let src = rgb.data(0);
+        let mut data = Vec::with_capacity(w * h * 3);
+        for y in 0..h {
+            data.extend_from_slice(&src[y * stride..y * stride + w * 3]);
+        }
+        Ok(Frame {
+            width: w,
+            height: h,
+            data,
+        })
+    }
+}
+
+/// A video opened for one sequential decode.
+pub struct VideoReader {
+    reader: video_rs::Reader,
+    decoder: video_rs::decode::DecoderSplit,
+    stream: usize,
+    draining: bool,
+    done: bool,
+    pub meta: VideoMeta,
+}
+
+/// Lower-case extensions the scorer decodes (VBench: `.mp4` via decord, `.gif`, `.png`;
+/// we accept the other containers FFmpeg reads too).
+pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "webm", "avi", "gif", "m4v"];
+
+pub fn is_video_path(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
+}
+
+impl VideoReader {
+    pub fn open(path: &Path) -> Result<Self, VideoErrorKind> {
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => VideoErrorKind::Missing,
+            _ => VideoErrorKind::Io(e.to_string()),
+        })?;
+        if meta.is_dir() {
+            return Err(VideoErrorKind::Io("is a directory".into()));
+        }
+        if meta.len() == 0 {
+            return Err(VideoErrorKind::Empty);
+        }
+        video_rs::init().map_err(|e| VideoErrorKind::Decode(e.to_string()))?;
+        let reader = video_rs::Reader::new(path.to_path_buf())
+            .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
+        let stream = reader
+            .best_video_stream_index()
+            .map_err(|_| VideoErrorKind::NoVideoStream)?;
+        let (avg_fps, declared_frames) = {
+            let s = reader
+                .input
+                .stream(stream)
+                .ok_or(VideoErrorKind::NoVideoStream)?;
+            let r = s.avg_frame_rate();
+            let fps = if r.denominator() != 0 {
+                r.numerator() as f64 / r.denominator() as f64
+            } else {
+                0.0
+            };
+            (fps, s.frames().max(0) as u64)
+        };
+        let decoder = video_rs::decode::DecoderSplit::new(&reader, stream, None, None)
+            .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
+        let (w, h) = decoder.size();
+        Ok(Self {
+            reader,
+            decoder,
+            stream,
+            draining: false,
+            done: false,
+            meta: VideoMeta {
+                path: path.to_path_buf(),
+                width: w as usize,
+                height: h as usize,
+                avg_fps,
+                declared_frames,
+            },
+        })
+    }
+
+    /// The next decoded (YUV) frame, or `None` at the end of the stream.
+    pub fn next_raw(&mut self) -> Result<Option<ffmpeg::frame::Video>, VideoErrorKind> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            if !self.draining {
+                match self.reader.read(self.stream) {
+                    Ok(packet) => match self.decoder.decode_raw(packet) {
+                        Ok(Some(f)) => return Ok(Some(f)),
+                        Ok(None) => continue,
+                        // a corrupt packet: readers skip it and go on
+                        Err(_) => continue,
+                    },
+                    Err(video_rs::Error::ReadExhausted) => self.draining = true,
+                    Err(e) => return Err(VideoErrorKind::Decode(e.to_string())),
+                }
+            } else {
+                match self.decoder.drain_raw() {
+                    Ok(Some(f)) => return Ok(Some(f)),
+                    Ok(None) | Err(video_rs::Error::ReadExhausted) => {
+                        self.done = true;
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Err(VideoErrorKind::Decode(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decodes a video once and hands every frame, converted for each requested reader, to `sink`.
+/// Returns the number of frames decoded.
+pub fn for_each_frame(
+    path: &Path,
+    kinds: &[ReaderKind],
+    mut sink: impl FnMut(usize, &[(ReaderKind, &Frame)]) -> Result<(), VideoErrorKind>,
+) -> Result<(VideoMeta, usize), VideoErrorKind> {
+    let mut reader = VideoReader::open(path)?;
+    let mut converters: Vec<(ReaderKind, Option<Converter>)> =
+        kinds.iter().map(|k| (*k, None)).collect();
+    let mut n = 0usize;
+    while let Some(raw) = reader.next_raw()? {
+        let mut frames = Vec::with_capacity(converters.len());
+        for (kind, conv) in converters.iter_mut() {
+            if conv.is_none() {
+                *conv = Some(Converter::new(*kind, &raw)?);
+            }
+            let c = conv.as_mut().expect("set just above");
+            frames.push((*kind, c.convert(&raw)?));
+        }
+        let refs: Vec<(ReaderKind, &Frame)> = frames.iter().map(|(k, f)| (*k, f)).collect();
+        sink(n, &refs)?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(VideoErrorKind::NoFrames);
+    }
+    Ok((reader.meta, n))
+}
+
+/// Decodes every frame for one reader (tests and small tools; the scorer streams instead).
+pub fn decode_all(path: &Path, kind: ReaderKind) -> Result<Vec<Frame>, VideoErrorKind> {
+    let mut out = Vec::new();
+    for_each_frame(path, &[kind], |_, fs| {
+        out.push(fs[0].1.clone());
+        Ok(())
+    })?;
+    Ok(out)
+}
