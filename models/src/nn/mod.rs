@@ -1,0 +1,4 @@
+//! Building blocks shared by several networks: PyTorch-exact resampling and ViT blocks.
+
+pub mod resample;
+pub mod vit;
