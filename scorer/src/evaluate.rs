@@ -195,7 +195,7 @@ pub fn score_video(
         Ok(_) => {
             for (name, _, scorer) in scorers {
                 let r = match (scorer, errors.remove(name)) {
-                    (_, Some(e)) | (None, Some(e)) => Err(e),
+                    (_, Some(e)) => Err(e),
                     (Some(s), None) => s.finish(),
                     (None, None) => Err(VideoErrorKind::Decode("scorer stopped".into())),
                 };

@@ -1,1 +1,303 @@
-fn main() {}
+//! `vbench-score`: score videos with VBench's dimensions, VBench-shaped results.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use vbench_cli::args::WeightsArgs;
+use vbench_cli::progress::Bars;
+use vbench_scorer::dimensions::{self, VideoInput};
+use vbench_scorer::{prompts, DeviceChoice, EvalConfig, ModelHub, Runtime, VideoJob};
+
+#[derive(Debug, Parser)]
+#[command(name = "vbench-score", version, about = "Score videos with VBench 0.1.5's dimensions, number for number", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Video files and/or directories of videos (not recursive).
+    #[arg(value_name = "VIDEOS or DIRS")]
+    inputs: Vec<PathBuf>,
+    /// Comma-separated dimensions (default: every implemented one).
+    #[arg(long, short, value_delimiter = ',')]
+    dimensions: Vec<String>,
+    /// One prompt for every video (VBench --prompt).
+    #[arg(long, conflicts_with = "prompts")]
+    prompt: Option<String>,
+    /// JSON map {video: prompt} (VBench --prompt_file). Without --prompt/--prompts, the prompt
+    /// is taken from the file name (`<prompt>-<index>.mp4`).
+    #[arg(long, value_name = "FILE")]
+    prompts: Option<PathBuf>,
+    /// VBench's prompt-suite JSON (e.g. VBench_full_info.json): videos named
+    /// `{prompt_en}-{i}.mp4` are scored on the dimensions their record lists.
+    #[arg(long, value_name = "FILE")]
+    full_info: Option<PathBuf>,
+    /// Style phrase for appearance_style when no full-info record gives one.
+    #[arg(long)]
+    style: Option<String>,
+    /// auto, cpu, cuda or metal (auto falls back to CPU with a notice).
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Frames per forward pass.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[command(flatten)]
+    weights: WeightsArgs,
+    /// Output folder (VBench --output_path).
+    #[arg(long, short, default_value = "evaluation_results")]
+    output: PathBuf,
+    /// Run name: files are `<name>_eval_results.json` etc. Default `results_<timestamp>`, or
+    /// with --resume the newest run in the output folder.
+    #[arg(long)]
+    name: Option<String>,
+    /// Skip videos already in the run's per-video results.
+    #[arg(long)]
+    resume: bool,
+    /// Print the results as JSON on stdout (the table goes to stderr).
+    #[arg(long)]
+    json: bool,
+    #[arg(long, short)]
+    verbose: bool,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Checkpoints: what each dimension needs and where it is.
+    Weights {
+        #[command(subcommand)]
+        action: WeightsAction,
+        #[command(flatten)]
+        weights: WeightsArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WeightsAction {
+    /// List every checkpoint, the dimensions that use it, and where it was found.
+    List,
+    /// Download what the given dimensions need (all when none are given).
+    Download { dimensions: Vec<String> },
+    /// Hash every local checkpoint and compare with the manifest.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Weights { action, weights }) = &cli.command {
+        return weights_cmd(action, weights);
+    }
+    if cli.inputs.is_empty() {
+        bail!("no videos given (usage: vbench-score [OPTIONS] <VIDEOS or DIRS>...)");
+    }
+    let dims: Vec<String> = if cli.dimensions.is_empty() {
+        dimensions::IMPLEMENTED.iter().map(|s| s.to_string()).collect()
+    } else {
+        cli.dimensions.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    for d in &dims {
+        if !dimensions::ALL.contains(&d.as_str()) {
+            bail!("unknown dimension `{d}`; known: {}", dimensions::ALL.join(", "));
+        }
+    }
+    let prompt_map: Option<HashMap<String, String>> =
+        cli.prompts.as_deref().map(prompts::load_prompt_file).transpose()?;
+    let full_info = cli.full_info.as_deref().map(prompts::load_full_info).transpose()?;
+    let videos = prompts::expand_inputs(&cli.inputs)?;
+    let mut jobs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in videos {
+        let display = path.to_string_lossy().into_owned();
+        if !seen.insert(display.clone()) {
+            continue;
+        }
+        let record = full_info.as_ref().and_then(|r| prompts::match_full_info(r, &path));
+        let prompt = if let Some(p) = &cli.prompt {
+            p.clone()
+        } else if let Some(p) = prompt_map.as_ref().and_then(|m| prompts::lookup_prompt(m, &path)) {
+            p.clone()
+        } else if let Some(r) = record {
+            r.prompt_en.clone()
+        } else {
+            prompts::prompt_from_filename(&path)
+        };
+        let aux_style = record.and_then(|r| {
+            r.auxiliary_info.as_ref()?.get("appearance_style")?.get("appearance_style")?.as_str().map(str::to_string)
+        });
+        let style = aux_style
+            .or_else(|| cli.style.clone())
+            .or_else(|| prompts::style_from_prompt(&prompt));
+        let job_dims: Vec<String> = match (&full_info, record) {
+            (Some(_), Some(r)) => dims.iter().filter(|d| r.dimension.contains(d)).cloned().collect(),
+            (Some(_), None) => {
+                eprintln!("note: {display} matches no record of the full-info file (expected `<prompt_en>-<i>.<ext>`); skipped");
+                Vec::new()
+            }
+            (None, _) => dims.clone(),
+        };
+        jobs.push(VideoJob {
+            path,
+            input: VideoInput { display_path: display, prompt: Some(prompt), style },
+            dimensions: job_dims,
+        });
+    }
+    let name = match (&cli.name, cli.resume) {
+        (Some(n), _) => n.clone(),
+        (None, true) => newest_run(&cli.output)?.with_context(|| {
+            format!("--resume: no earlier run (*_per_video.jsonl) in {}; give --name", cli.output.display())
+        })?,
+        (None, false) => format!("results_{}", chrono::Local::now().format("%Y-%m-%d-%H:%M:%S")),
+    };
+    let runtime = Runtime::new(cli.device, cli.batch_size)?;
+    if let Some(n) = &runtime.notice {
+        eprintln!("note: {n}");
+    }
+    let hub = ModelHub::new(cli.weights.resolver()?, runtime);
+    let cfg = EvalConfig { output_dir: cli.output.clone(), name, dimensions: dims, resume: cli.resume };
+    let bars = Bars::new(!cli.quiet && std::io::stderr().is_terminal(), cli.verbose);
+    let summary = vbench_scorer::run(&hub, &jobs, &cfg, &bars)?;
+    bars.finish();
+    print_report(&summary);
+    if cli.json {
+        let out = serde_json::json!({
+            "name": summary.name,
+            "dimensions": summary.dimensions,
+            "scores": summary.scores,
+            "videos": summary.videos,
+            "failures": summary.failures,
+            "skipped_dimensions": summary.skipped_dimensions,
+            "eval_results": summary.eval_results.to_serde(),
+            "environment": summary.environment,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn newest_run(dir: &std::path::Path) -> anyhow::Result<Option<String>> {
+    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(None) };
+    let mut best: Option<(std::time::SystemTime, String)> = None;
+    for e in rd.flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = n.strip_suffix("_per_video.jsonl") {
+            let t = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            if best.as_ref().map(|b| t > b.0).unwrap_or(true) {
+                best = Some((t, stem.to_string()));
+            }
+        }
+    }
+    Ok(best.map(|b| b.1))
+}
+
+fn print_report(s: &vbench_scorer::RunSummary) {
+    let mut e = String::new();
+    e.push_str(&format!("\n{:<26} {:>12} {:>7}\n", "dimension", "score", "videos"));
+    e.push_str(&format!("{}\n", "-".repeat(47)));
+    for d in &s.dimensions {
+        e.push_str(&format!("{:<26} {:>12.6} {:>7}\n", d.dimension, d.aggregate, d.videos));
+    }
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "n/a".into());
+    e.push_str(&format!("{}\n", "-".repeat(47)));
+    e.push_str(&format!(
+        "quality {}  semantic {}  total {}   (partial: quality {} semantic {})\n",
+        f(s.scores.quality),
+        f(s.scores.semantic),
+        f(s.scores.total),
+        f(s.scores.quality_partial),
+        f(s.scores.semantic_partial)
+    ));
+    for (d, why) in &s.skipped_dimensions {
+        e.push_str(&format!("\nskipped {d}: {why}\n"));
+    }
+    if !s.failures.is_empty() {
+        e.push_str(&format!("\n{} failure(s):\n", s.failures.len()));
+        for x in &s.failures {
+            e.push_str(&format!("  {} [{}]: {}\n", x.video_path, x.dimension, x.reason));
+        }
+    }
+    for w in &s.warnings {
+        e.push_str(&format!("warning: {w}\n"));
+    }
+    e.push_str(&format!("\nresults: {}\nper video: {}\n", s.eval_results_path.display(), s.per_video_path.display()));
+    eprint!("{e}");
+}
+
+fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<ExitCode> {
+    let r = args.resolver()?;
+    match action {
+        WeightsAction::List => {
+            for e in &r.manifest.entries {
+                println!("{}  ({})\n  dimensions: {}", e.id, e.network, e.dimensions.join(", "));
+                for f in &e.files {
+                    match r.locate(e, &f.name) {
+                        Some(found) => {
+                            let size = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
+                            println!("  {:<40} {} ({}, {} bytes)", f.name, found.path.display(), found.location, size)
+                        }
+                        None => println!("  {:<40} MISSING: {}", f.name, r.fetch_command(e)),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        WeightsAction::Download { dimensions: dims } => {
+            for d in dims {
+                if !dimensions::ALL.contains(&d.as_str()) {
+                    bail!("unknown dimension `{d}`; known: {}", dimensions::ALL.join(", "));
+                }
+            }
+            let wanted: Vec<&str> = if dims.is_empty() { dimensions::ALL.to_vec() } else { dims.iter().map(|s| s.as_str()).collect() };
+            let mut failed = false;
+            for e in r.manifest.for_dimensions(&wanted) {
+                for f in &e.files {
+                    let res = r.fetch(e, &f.name).or_else(|err| match err {
+                        vbench_weights::WeightsError::HashMismatch { .. } => r.fetch(e, &f.name),
+                        other => Err(other),
+                    });
+                    match res {
+                        Ok(found) => println!("{} {}: {} ({})", e.id, f.name, found.path.display(), found.location),
+                        Err(err) => {
+                            failed = true;
+                            eprintln!("{} {}: {err}", e.id, f.name)
+                        }
+                    }
+                }
+            }
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        WeightsAction::Verify => {
+            let mut bad = false;
+            for e in &r.manifest.entries {
+                for f in &e.files {
+                    let Some(found) = r.locate(e, &f.name) else {
+                        println!("{} {}: missing", e.id, f.name);
+                        continue;
+                    };
+                    match r.check_hash(f, &found.path)? {
+                        vbench_weights::resolve::HashCheck::Match { actual } => println!("{} {}: ok {actual}", e.id, f.name),
+                        vbench_weights::resolve::HashCheck::Unknown { actual } => println!("{} {}: sha256 {actual} (no hash in the manifest)", e.id, f.name),
+                        vbench_weights::resolve::HashCheck::Mismatch { expected, actual } => {
+                            bad = true;
+                            println!("{} {}: MISMATCH {actual}, manifest says {expected}", e.id, f.name)
+                        }
+                    }
+                }
+            }
+            Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Shared pieces of the command-line tools: argument groups and terminal progress.
+
+pub mod args;
+pub mod progress;
