@@ -44,14 +44,19 @@ mod tests {
     fn forward_is_dot_plus_bias() {
         let dev = Device::Cpu;
         let ts = HashMap::from([
-            ("weight".to_string(), Tensor::new(&[[1f32, -2., 0.5]], &dev).unwrap()),
+            (
+                "weight".to_string(),
+                Tensor::new(&[[1f32, -2., 0.5]], &dev).unwrap(),
+            ),
             ("bias".to_string(), Tensor::new(&[0.25f32], &dev).unwrap()),
         ]);
         let m = Model::new(3, VarBuilder::from_tensors(ts, DType::F32, &dev)).unwrap();
         let x = Tensor::new(&[[1f32, 1., 1.], [2., 0., 4.]], &dev).unwrap();
         let y = m.forward(&x).unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(y, vec![-0.25, 4.25]);
-        assert!(m.forward(&Tensor::zeros((1, 4), DType::F32, &dev).unwrap()).is_err());
+        assert!(m
+            .forward(&Tensor::zeros((1, 4), DType::F32, &dev).unwrap())
+            .is_err());
     }
 
     #[test]

@@ -196,20 +196,34 @@ impl Config {
             ("vision_config", &v.hidden_act, v.layer_norm_eps),
         ] {
             if act != QUICK_GELU {
-                candle_core::bail!("CLIP {tower}.hidden_act is {act:?}; only \"quick_gelu\" is supported");
+                candle_core::bail!(
+                    "CLIP {tower}.hidden_act is {act:?}; only \"quick_gelu\" is supported"
+                );
             }
             if eps != LAYER_NORM_EPS {
                 candle_core::bail!("CLIP {tower}.layer_norm_eps is {eps}; only 1e-5 is supported");
             }
         }
-        if t.num_attention_heads == 0 || t.hidden_size % t.num_attention_heads != 0 {
-            candle_core::bail!("CLIP text hidden_size {} not divisible by {} heads", t.hidden_size, t.num_attention_heads);
+        if t.hidden_size.checked_rem(t.num_attention_heads) != Some(0) {
+            candle_core::bail!(
+                "CLIP text hidden_size {} not divisible by {} heads",
+                t.hidden_size,
+                t.num_attention_heads
+            );
         }
-        if v.num_attention_heads == 0 || v.hidden_size % v.num_attention_heads != 0 {
-            candle_core::bail!("CLIP vision hidden_size {} not divisible by {} heads", v.hidden_size, v.num_attention_heads);
+        if v.hidden_size.checked_rem(v.num_attention_heads) != Some(0) {
+            candle_core::bail!(
+                "CLIP vision hidden_size {} not divisible by {} heads",
+                v.hidden_size,
+                v.num_attention_heads
+            );
         }
-        if v.patch_size == 0 || v.image_size % v.patch_size != 0 {
-            candle_core::bail!("CLIP image_size {} is not a multiple of patch_size {}", v.image_size, v.patch_size);
+        if v.image_size.checked_rem(v.patch_size) != Some(0) {
+            candle_core::bail!(
+                "CLIP image_size {} is not a multiple of patch_size {}",
+                v.image_size,
+                v.patch_size
+            );
         }
         Ok(())
     }
@@ -269,7 +283,9 @@ fn read_logit_scale(vb: &VarBuilder) -> Result<f32> {
         Ok(t) => t,
         Err(scalar_err) => vb.get(1, LOGIT_SCALE_KEY).map_err(|_| scalar_err)?,
     };
-    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?
+    t.to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?
         .first()
         .copied()
         .ok_or_else(|| candle_core::Error::msg(format!("{LOGIT_SCALE_KEY} is empty")))
@@ -319,8 +335,11 @@ impl Model {
         require_key(&vb, CLASS_EMBEDDING_KEY)?;
         let vc = cfg.candle_vision();
         let vision = ClipVisionTransformer::new(vb.pp("vision_model"), &vc)?;
-        let visual_projection =
-            candle_nn::linear_no_bias(vc.embed_dim, cfg.projection_dim, vb.pp("visual_projection"))?;
+        let visual_projection = candle_nn::linear_no_bias(
+            vc.embed_dim,
+            cfg.projection_dim,
+            vb.pp("visual_projection"),
+        )?;
         let logit_scale = if vb.contains_tensor(LOGIT_SCALE_KEY) {
             Some(read_logit_scale(&vb)?)
         } else {
@@ -363,7 +382,10 @@ impl Model {
         };
         let (_, len) = ids.dims2()?;
         if len == 0 || len > text.max_len {
-            candle_core::bail!("CLIP text_features: {len} tokens, expected 1..={}", text.max_len);
+            candle_core::bail!(
+                "CLIP text_features: {len} tokens, expected 1..={}",
+                text.max_len
+            );
         }
         text.model
             .forward(ids)?

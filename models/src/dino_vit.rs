@@ -102,14 +102,14 @@ impl Config {
                 self.hidden_act
             );
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.hidden_size.checked_rem(self.num_attention_heads) != Some(0) {
             candle_core::bail!(
                 "DINO ViT hidden_size {} not divisible by {} heads",
                 self.hidden_size,
                 self.num_attention_heads
             );
         }
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.image_size.checked_rem(self.patch_size) != Some(0) {
             candle_core::bail!(
                 "DINO ViT image_size {} is not a multiple of patch_size {}",
                 self.image_size,
@@ -245,7 +245,15 @@ impl Model {
                 "DINO pos-embedding interpolation gives {oh}x{ow}, not the {gh}x{gw} patch grid"
             );
         }
-        let data = resize_bicubic(&self.pos_grid, self.hidden, s, s, gh, gw, Some((sf_h, sf_w)));
+        let data = resize_bicubic(
+            &self.pos_grid,
+            self.hidden,
+            s,
+            s,
+            gh,
+            gw,
+            Some((sf_h, sf_w)),
+        );
         let patch = Tensor::from_vec(data, (self.hidden, gh * gw), &Device::Cpu)?.t()?;
         Tensor::cat(&[&self.pos_cls_cpu, &patch], 0)?
             .unsqueeze(0)?
@@ -279,8 +287,8 @@ impl Model {
             .flatten_from(2)?
             .transpose(1, 2)?;
         let cls = self.cls_token.expand((b, 1, self.hidden))?;
-        let mut x = Tensor::cat(&[&cls, &patches], 1)?
-            .broadcast_add(&self.position_embeddings(h, w)?)?;
+        let mut x =
+            Tensor::cat(&[&cls, &patches], 1)?.broadcast_add(&self.position_embeddings(h, w)?)?;
         for block in &self.blocks {
             x = block.forward(&x, None)?;
         }

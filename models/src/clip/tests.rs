@@ -138,9 +138,14 @@ fn tiny() -> (Config, VarMap, Device) {
     let vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
     // candle's CLIP never registers these two; create them so they are real, saved variables.
-    vb.get_with_hints(32, CLASS_EMBEDDING_KEY, candle_nn::init::DEFAULT_KAIMING_NORMAL)
+    vb.get_with_hints(
+        32,
+        CLASS_EMBEDDING_KEY,
+        candle_nn::init::DEFAULT_KAIMING_NORMAL,
+    )
+    .unwrap();
+    vb.get_with_hints((), LOGIT_SCALE_KEY, Init::Const(4.6052))
         .unwrap();
-    vb.get_with_hints((), LOGIT_SCALE_KEY, Init::Const(4.6052)).unwrap();
     Model::new(&cfg, vb).unwrap();
     (cfg, vm, dev)
 }
@@ -157,7 +162,11 @@ fn tensors(vm: &VarMap) -> HashMap<String, Tensor> {
 fn ids(dev: &Device) -> Tensor {
     // SOT-like 48, tokens, EOT = 49 (largest id), zero padding.
     Tensor::new(
-        &[[48u32, 5, 7, 49, 0, 0], [48, 3, 9, 11, 13, 49], [48, 49, 0, 0, 0, 0]],
+        &[
+            [48u32, 5, 7, 49, 0, 0],
+            [48, 3, 9, 11, 13, 49],
+            [48, 49, 0, 0, 0, 0],
+        ],
         dev,
     )
     .unwrap()
@@ -185,12 +194,22 @@ fn forward_batch_invariant() {
     let x = Tensor::randn(0f32, 1., (3, 3, 32, 32), &dev).unwrap();
     let all = m.image_features(&x).unwrap();
     let one = m.image_features(&x.narrow(0, 1, 1).unwrap()).unwrap();
-    let d = (all.narrow(0, 1, 1).unwrap() - one).unwrap().abs().unwrap().max_all().unwrap();
+    let d = (all.narrow(0, 1, 1).unwrap() - one)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
     assert!(d.to_scalar::<f32>().unwrap() <= 1e-5);
     let t = ids(&dev);
     let all = m.text_features(&t).unwrap();
     let one = m.text_features(&t.narrow(0, 2, 1).unwrap()).unwrap();
-    let d = (all.narrow(0, 2, 1).unwrap() - one).unwrap().abs().unwrap().max_all().unwrap();
+    let d = (all.narrow(0, 2, 1).unwrap() - one)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
     assert!(d.to_scalar::<f32>().unwrap() <= 1e-5);
 }
 
@@ -231,7 +250,9 @@ fn vision_only_needs_no_text_keys_and_matches_full_model() {
     let full = Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
     let ts: HashMap<_, _> = tensors(&vm)
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("text_model") && k != "text_projection.weight" && k != LOGIT_SCALE_KEY)
+        .filter(|(k, _)| {
+            !k.starts_with("text_model") && k != "text_projection.weight" && k != LOGIT_SCALE_KEY
+        })
         .collect();
     let vis = Model::new_vision(&cfg, VarBuilder::from_tensors(ts, DType::F32, &dev)).unwrap();
     assert!(!vis.has_text_tower());

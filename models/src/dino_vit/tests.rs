@@ -71,8 +71,13 @@ fn forward_shapes_and_leftover_pixels_ignored() {
     // 35x50 uses the top-left 32x48 (grid 4x6) and the same (interpolated) positions.
     let x = Tensor::randn(0f32, 1., (1, 3, 35, 50), &dev).unwrap();
     let crop = x.narrow(2, 0, 32).unwrap().narrow(3, 0, 48).unwrap();
-    assert_eq!(max_abs_diff(&m.forward(&x).unwrap(), &m.forward(&crop).unwrap()), 0.0);
-    assert!(m.forward(&Tensor::zeros((1, 3, 7, 32), DType::F32, &dev).unwrap()).is_err());
+    assert_eq!(
+        max_abs_diff(&m.forward(&x).unwrap(), &m.forward(&crop).unwrap()),
+        0.0
+    );
+    assert!(m
+        .forward(&Tensor::zeros((1, 3, 7, 32), DType::F32, &dev).unwrap())
+        .is_err());
 }
 
 #[test]
@@ -97,16 +102,25 @@ fn pos_embed_unchanged_only_for_square_full_grid() {
         .unwrap()
         .as_tensor()
         .clone();
-    assert_eq!(max_abs_diff(&m.position_embeddings(32, 32).unwrap(), &raw), 0.0);
+    assert_eq!(
+        max_abs_diff(&m.position_embeddings(32, 32).unwrap(), &raw),
+        0.0
+    );
     // Leftover pixels keep a square full grid and H == W: unchanged.
-    assert_eq!(max_abs_diff(&m.position_embeddings(39, 39).unwrap(), &raw), 0.0);
+    assert_eq!(
+        max_abs_diff(&m.position_embeddings(39, 39).unwrap(), &raw),
+        0.0
+    );
     // Grid 4x4 but H != W: interpolated with step 4/4.1, so not the identity (§8.1.3).
     let p = m.position_embeddings(32, 39).unwrap();
     assert_eq!(p.dims(), raw.dims());
     assert!(max_abs_diff(&p, &raw) > 1e-4);
     // The CLS row is never touched.
     assert_eq!(
-        max_abs_diff(&p.i((.., 0..1, ..)).unwrap(), &raw.i((.., 0..1, ..)).unwrap()),
+        max_abs_diff(
+            &p.i((.., 0..1, ..)).unwrap(),
+            &raw.i((.., 0..1, ..)).unwrap()
+        ),
         0.0
     );
 }
@@ -144,7 +158,11 @@ fn pos_embed_interpolation_follows_dino() {
     let got = p.squeeze(0).unwrap().to_vec2::<f32>().unwrap();
     for tok in 0..gh * gw {
         for ch in 0..32 {
-            assert_eq!(got[1 + tok][ch], out[ch * gh * gw + tok], "token {tok} ch {ch}");
+            assert_eq!(
+                got[1 + tok][ch],
+                out[ch * gh * gw + tok],
+                "token {tok} ch {ch}"
+            );
         }
     }
     // Cached: one entry, the same tensor on the next call.
@@ -169,8 +187,16 @@ fn missing_key_is_an_error_naming_it() {
         Tensor::zeros((32, 32), DType::F32, &Device::Cpu).unwrap(),
     );
     let cfg = Config::from_json_str(TINY_JSON).unwrap();
-    Model::new(&cfg, VarBuilder::from_tensors(ts.clone(), DType::F32, &Device::Cpu)).unwrap();
+    Model::new(
+        &cfg,
+        VarBuilder::from_tensors(ts.clone(), DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     ts.remove("encoder.layer.1.attention.attention.key.bias");
     let err = Model::new(&cfg, VarBuilder::from_tensors(ts, DType::F32, &Device::Cpu)).unwrap_err();
-    assert!(err.to_string().contains("encoder.layer.1.attention.attention.key.bias"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("encoder.layer.1.attention.attention.key.bias"),
+        "{err}"
+    );
 }

@@ -431,7 +431,12 @@ mod tests {
 
     #[test]
     fn bilinear_matches_literal_formula_bitwise() {
-        for &(h, w, oh, ow) in &[(4, 4, 3, 5), (17, 23, 9, 31), (30, 40, 30, 11), (5, 7, 12, 7)] {
+        for &(h, w, oh, ow) in &[
+            (4, 4, 3, 5),
+            (17, 23, 9, 31),
+            (30, 40, 30, 11),
+            (5, 7, 12, 7),
+        ] {
             let src = pseudo_random(h * w, (h * 131 + w) as u32);
             let fast = resize_bilinear(&src, 1, h, w, oh, ow);
             let slow = bilinear_naive(&src, h, w, oh, ow);
@@ -441,7 +446,12 @@ mod tests {
 
     #[test]
     fn bicubic_matches_literal_formula_bitwise() {
-        for &(h, w, oh, ow) in &[(4, 4, 3, 5), (17, 23, 9, 31), (30, 40, 30, 11), (5, 7, 12, 7)] {
+        for &(h, w, oh, ow) in &[
+            (4, 4, 3, 5),
+            (17, 23, 9, 31),
+            (30, 40, 30, 11),
+            (5, 7, 12, 7),
+        ] {
             let src = pseudo_random(h * w, (h * 7 + w) as u32);
             let fast = resize_bicubic(&src, 1, h, w, oh, ow, None);
             let sy = h as f32 / oh as f32;
@@ -456,15 +466,7 @@ mod tests {
         let src = pseudo_random(14 * 14, 3);
         let (sfh, sfw) = (14.1f64 / 14.0, 22.1f64 / 14.0);
         let fast = resize_bicubic(&src, 1, 14, 14, 14, 22, Some((sfh, sfw)));
-        let slow = bicubic_naive(
-            &src,
-            14,
-            14,
-            14,
-            22,
-            (1.0 / sfh) as f32,
-            (1.0 / sfw) as f32,
-        );
+        let slow = bicubic_naive(&src, 14, 14, 14, 22, (1.0 / sfh) as f32, (1.0 / sfw) as f32);
         assert_eq!(fast, slow);
     }
 
@@ -514,7 +516,8 @@ mod tests {
         let out = resize_bicubic(&src, 1, 1, 4, 1, 8, None);
         assert_eq!(out[0], -0.10546875);
         assert_eq!(out[1], 0.12109375);
-        let want7 = ((4.0f32 * -0.10546875 + 9.0 * 0.87890625) + 9.0 * 0.26171875) + 9.0 * -0.03515625;
+        let want7 =
+            ((4.0f32 * -0.10546875 + 9.0 * 0.87890625) + 9.0 * 0.26171875) + 9.0 * -0.03515625;
         assert_eq!(out[7], want7);
         // Constants are reproduced.
         let flat = vec![3.5f32; 5 * 6];

@@ -54,11 +54,7 @@ impl LayerNorm {
 
     /// Loads `weight` and `bias` of shape `(dim,)` from `vb`.
     pub fn load(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self::new(
-            vb.get(dim, "weight")?,
-            vb.get(dim, "bias")?,
-            eps,
-        ))
+        Ok(Self::new(vb.get(dim, "weight")?, vb.get(dim, "bias")?, eps))
     }
 }
 
@@ -107,7 +103,13 @@ impl Attention {
     }
 
     /// From separate q, k and v layers (transformers layout), fused here.
-    pub fn from_separate(q: Linear, k: Linear, v: Linear, proj: Linear, num_heads: usize) -> Result<Self> {
+    pub fn from_separate(
+        q: Linear,
+        k: Linear,
+        v: Linear,
+        proj: Linear,
+        num_heads: usize,
+    ) -> Result<Self> {
         let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
         let bias = match (q.bias(), k.bias(), v.bias()) {
             (Some(bq), Some(bk), Some(bv)) => Some(Tensor::cat(&[bq, bk, bv], 0)?),
@@ -239,7 +241,11 @@ mod tests {
     #[test]
     fn layer_norm_hand_computed() {
         let dev = Device::Cpu;
-        let x = Tensor::new(&[[1f32, 2., 3., 4.], [1000.5, 1001.5, 1002.5, 1003.5]], &dev).unwrap();
+        let x = Tensor::new(
+            &[[1f32, 2., 3., 4.], [1000.5, 1001.5, 1002.5, 1003.5]],
+            &dev,
+        )
+        .unwrap();
         let ln = LayerNorm::new(
             Tensor::new(&[1f32, 1., 2., 1.], &dev).unwrap(),
             Tensor::new(&[0f32, 0., 0., 1.], &dev).unwrap(),
@@ -258,7 +264,11 @@ mod tests {
     #[test]
     fn gelu_is_exact_erf() {
         let x = Tensor::new(&[1f32], &Device::Cpu).unwrap();
-        let y = Activation::GeluErf.forward(&x).unwrap().to_vec1::<f32>().unwrap()[0];
+        let y = Activation::GeluErf
+            .forward(&x)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
         // 0.5·(1 + erf(1/√2)) = 0.8413447; tanh approximation gives 0.8411920.
         assert!((y - 0.841_344_7).abs() < 1e-6, "{y}");
     }
