@@ -51,8 +51,11 @@ impl Progress for Bars {
     }
     fn video_started(&self, _index: usize, path: &Path, _expected: u64) {
         self.frames.set_position(0);
-        self.frames
-            .set_message(path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default());
+        self.frames.set_message(
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
     }
     fn frame_done(&self) {
         self.frames.inc(1);
@@ -65,7 +68,9 @@ impl Progress for Bars {
                     .multi
                     .println(format!("  ! {} [{}]: {}", line.video_path, dim, error));
             } else if self.verbose {
-                let _ = self.multi.println(format!("  ✓ {} [{}]", line.video_path, dim));
+                let _ = self
+                    .multi
+                    .println(format!("  ✓ {} [{}]", line.video_path, dim));
             }
         }
     }

@@ -52,8 +52,13 @@ impl Progress for NoProgress {}
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum DimResult {
-    Ok { record: serde_json::Value, agg: AggPart },
-    Err { error: String },
+    Ok {
+        record: serde_json::Value,
+        agg: AggPart,
+    },
+    Err {
+        error: String,
+    },
 }
 
 /// One line of `<name>_per_video.jsonl`.
@@ -159,7 +164,12 @@ pub fn score_video(
         match d.start(&job.input) {
             Ok(s) => scorers.push((d.name(), d.reader(), Some(s))),
             Err(e) => {
-                results.insert(d.name().to_string(), DimResult::Err { error: e.to_string() });
+                results.insert(
+                    d.name().to_string(),
+                    DimResult::Err {
+                        error: e.to_string(),
+                    },
+                );
             }
         }
     }
@@ -189,7 +199,12 @@ pub fn score_video(
     match decoded {
         Err(e) => {
             for (name, _, _) in &scorers {
-                results.insert(name.to_string(), DimResult::Err { error: e.to_string() });
+                results.insert(
+                    name.to_string(),
+                    DimResult::Err {
+                        error: e.to_string(),
+                    },
+                );
             }
         }
         Ok(_) => {
@@ -206,7 +221,9 @@ pub fn score_video(
                             record: record.to_serde(),
                             agg,
                         },
-                        Err(e) => DimResult::Err { error: e.to_string() },
+                        Err(e) => DimResult::Err {
+                            error: e.to_string(),
+                        },
                     },
                 );
             }
@@ -231,7 +248,9 @@ pub fn run(
         if !dimensions::ALL.contains(&d.as_str()) {
             return Err(ScoreError::UnknownDimension(d.clone()));
         }
-        let r = hub.check_available(d).and_then(|_| dimensions::load(d, hub));
+        let r = hub
+            .check_available(d)
+            .and_then(|_| dimensions::load(d, hub));
         match r {
             Ok(dim) => loaded.push(dim),
             Err(e) => skipped.push((d.clone(), e.to_string())),
@@ -276,9 +295,8 @@ pub fn run(
                 video_path: key.clone(),
                 results: fresh.clone(),
             };
-            let text = serde_json::to_string(&new_line).map_err(|e| {
-                ScoreError::Options(format!("cannot serialise results: {e}"))
-            })?;
+            let text = serde_json::to_string(&new_line)
+                .map_err(|e| ScoreError::Options(format!("cannot serialise results: {e}")))?;
             writeln!(out, "{text}")
                 .and_then(|_| out.flush())
                 .map_err(|e| ScoreError::io(&jsonl, e))?;
@@ -357,7 +375,9 @@ fn finish(
         .collect();
     let final_scores = scores::final_scores(&aggs);
     let eval_results = PyJson::Dict(eval);
-    let eval_path = cfg.output_dir.join(format!("{}_eval_results.json", cfg.name));
+    let eval_path = cfg
+        .output_dir
+        .join(format!("{}_eval_results.json", cfg.name));
     write_atomic(&eval_path, &eval_results.to_python_string())?;
     let environment = Environment {
         tool: "vbench-rs",

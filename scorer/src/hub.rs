@@ -110,10 +110,19 @@ impl ModelHub {
     }
 
     pub fn used_files(&self) -> Vec<UsedFile> {
-        self.used.lock().expect("not poisoned").values().cloned().collect()
+        self.used
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect()
     }
 
-    fn vb(&self, path: &std::path::Path, entry_id: &str) -> Result<candle_nn::VarBuilder<'static>, ScoreError> {
+    fn vb(
+        &self,
+        path: &std::path::Path,
+        entry_id: &str,
+    ) -> Result<candle_nn::VarBuilder<'static>, ScoreError> {
         let nested = self.resolver.manifest.entry(entry_id)?.nested_key.clone();
         Ok(open_checkpoint(
             path,

@@ -82,11 +82,14 @@ pub fn lookup_prompt<'a>(map: &'a HashMap<String, String>, video: &Path) -> Opti
 }
 
 /// The record a video belongs to under VBench's standard-mode naming, if any.
-pub fn match_full_info<'a>(records: &'a [FullInfoRecord], video: &Path) -> Option<&'a FullInfoRecord> {
+pub fn match_full_info<'a>(
+    records: &'a [FullInfoRecord],
+    video: &Path,
+) -> Option<&'a FullInfoRecord> {
     let stem = video.file_stem()?.to_string_lossy();
-    records.iter().find(|r| {
-        (0..5).any(|i| stem == format!("{}-{}", r.prompt_en, i))
-    })
+    records
+        .iter()
+        .find(|r| (0..5).any(|i| stem == format!("{}-{}", r.prompt_en, i)))
 }
 
 /// The 9 style phrases of VBench's appearance_style suite.
@@ -152,17 +155,26 @@ mod tests {
         assert_eq!(prompt_from_filename(Path::new("a cat-3.mp4")), "a cat");
         assert_eq!(prompt_from_filename(Path::new("a cat.mp4")), "a cat");
         assert_eq!(prompt_from_filename(Path::new("x-1-2.mp4")), "x-1");
-        assert_eq!(prompt_from_filename(Path::new("A house.-0.mp4")), "A house.");
+        assert_eq!(
+            prompt_from_filename(Path::new("A house.-0.mp4")),
+            "A house."
+        );
         assert_eq!(prompt_from_filename(Path::new("dir/b-.mp4")), "b-");
     }
 
     #[test]
     fn styles_from_prompts() {
         assert_eq!(
-            style_from_prompt("A beautiful coastal beach in spring, waves lapping on sand, Van Gogh style").as_deref(),
+            style_from_prompt(
+                "A beautiful coastal beach in spring, waves lapping on sand, Van Gogh style"
+            )
+            .as_deref(),
             Some("Van Gogh style")
         );
-        assert_eq!(style_from_prompt("The bund Shanghai, oil painting.").as_deref(), Some("oil painting"));
+        assert_eq!(
+            style_from_prompt("The bund Shanghai, oil painting.").as_deref(),
+            Some("oil painting")
+        );
         assert_eq!(style_from_prompt("a dog running"), None);
     }
 
@@ -173,8 +185,18 @@ mod tests {
                 {"prompt_en":"a red bicycle","dimension":["color"],"auxiliary_info":{"color":{"color":"red"}}}]"#,
         )
         .unwrap();
-        assert_eq!(match_full_info(&recs, Path::new("v/alley-3.mp4")).unwrap().prompt_en, "alley");
+        assert_eq!(
+            match_full_info(&recs, Path::new("v/alley-3.mp4"))
+                .unwrap()
+                .prompt_en,
+            "alley"
+        );
         assert!(match_full_info(&recs, Path::new("v/alley-7.mp4")).is_none());
-        assert_eq!(match_full_info(&recs, Path::new("a red bicycle-0.mp4")).unwrap().dimension, ["color"]);
+        assert_eq!(
+            match_full_info(&recs, Path::new("a red bicycle-0.mp4"))
+                .unwrap()
+                .dimension,
+            ["color"]
+        );
     }
 }

@@ -126,13 +126,16 @@ mod tests {
         assert!((s.quality.unwrap() - 6.0 / 6.5).abs() < 1e-12);
         let partial = final_scores(&[("subject_consistency", 0.5731)]);
         assert_eq!(partial.quality, None);
-        assert!((partial.quality_partial.unwrap() - (0.5731 - 0.1462) / (1.0 - 0.1462)).abs() < 1e-12);
+        assert!(
+            (partial.quality_partial.unwrap() - (0.5731 - 0.1462) / (1.0 - 0.1462)).abs() < 1e-12
+        );
         assert_eq!(partial.total, None);
     }
 
     #[test]
     fn per_video_total_uses_groups() {
-        let v = per_video_total(&[("aesthetic_quality", 0.5), ("appearance_style", 0.2855)]).unwrap();
+        let v =
+            per_video_total(&[("aesthetic_quality", 0.5), ("appearance_style", 0.2855)]).unwrap();
         assert!((v - (4.0 * 0.5 + 1.0) / 5.0).abs() < 1e-12);
         assert_eq!(per_video_total(&[]), None);
     }

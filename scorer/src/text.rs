@@ -44,9 +44,9 @@ fn html_unescape(s: &str) -> String {
                 "quot" => Some('"'),
                 "apos" => Some('\''),
                 "nbsp" => Some('\u{a0}'),
-                n if n.starts_with("#x") || n.starts_with("#X") => {
-                    u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32)
-                }
+                n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32),
                 n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
                 _ => None,
             };
@@ -94,13 +94,13 @@ impl ClipTokenizer {
     /// the context, we truncate (keeping EOT last) and say so.
     pub fn tokenize(&self, text: &str, context_length: usize) -> Result<Tokenized, ScoreError> {
         let cleaned = clean_text(text);
-        let enc = self
-            .inner
-            .encode(cleaned.as_str(), false)
-            .map_err(|e| ScoreError::Tokenizer {
-                path: "tokenizer.json".into(),
-                reason: e.to_string(),
-            })?;
+        let enc =
+            self.inner
+                .encode(cleaned.as_str(), false)
+                .map_err(|e| ScoreError::Tokenizer {
+                    path: "tokenizer.json".into(),
+                    reason: e.to_string(),
+                })?;
         let mut ids: Vec<u32> = enc
             .get_ids()
             .iter()
@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn cleaning_uncurls_and_unescapes() {
-        assert_eq!(clean_text("a “cat’s”  toy &amp; more\n"), "a \"cat's\" toy & more");
+        assert_eq!(
+            clean_text("a “cat’s”  toy &amp; more\n"),
+            "a \"cat's\" toy & more"
+        );
         assert_eq!(clean_text("&#39;x&#x27;"), "'x'");
         assert_eq!(clean_text("plain ascii, kept."), "plain ascii, kept.");
         assert_eq!(clean_text("AT&T &unknown; &"), "AT&T &unknown; &");

@@ -60,7 +60,16 @@ pub fn to_planar_f32(frame: &Frame) -> Vec<f32> {
 }
 
 /// Crops a planar (C, H, W) buffer.
-pub fn crop_planar(src: &[f32], c: usize, h: usize, w: usize, top: usize, left: usize, ch: usize, cw: usize) -> Vec<f32> {
+pub fn crop_planar(
+    src: &[f32],
+    c: usize,
+    h: usize,
+    w: usize,
+    top: usize,
+    left: usize,
+    ch: usize,
+    cw: usize,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(c * ch * cw);
     for k in 0..c {
         for y in top..top + ch {
@@ -104,7 +113,14 @@ pub fn clip_transform_float(frame: &Frame, n: usize) -> Planar {
     finish_crop_norm(x, rh, rw, n, CLIP_MEAN, CLIP_STD)
 }
 
-fn finish_crop_norm(x: Vec<f32>, h: usize, w: usize, n: usize, mean: [f32; 3], std: [f32; 3]) -> Planar {
+fn finish_crop_norm(
+    x: Vec<f32>,
+    h: usize,
+    w: usize,
+    n: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> Planar {
     let (top, left) = center_crop_offsets(h, w, n);
     let mut c = if (h, w) == (n, n) {
         x

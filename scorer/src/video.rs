@@ -119,10 +119,12 @@ impl Converter {
     }
 }
 
-/// A video opened for one sequential decode.
+/// A video opened for one sequential decode. video-rs's own decoder converts every frame to
+/// RGB with its fixed scaler (`SWS_AREA`, default matrix), which matches neither reader, so
+/// we drive FFmpeg's decoder (re-exported by video-rs) directly and convert ourselves.
 pub struct VideoReader {
-    reader: video_rs::Reader,
-    decoder: video_rs::decode::DecoderSplit,
+    input: ffmpeg::format::context::Input,
+    decoder: ffmpeg::decoder::Video,
     stream: usize,
     draining: bool,
     done: bool,
@@ -152,38 +154,44 @@ impl VideoReader {
         if meta.len() == 0 {
             return Err(VideoErrorKind::Empty);
         }
-        video_rs::init().map_err(|e| VideoErrorKind::Decode(e.to_string()))?;
-        let reader = video_rs::Reader::new(path.to_path_buf())
-            .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
-        let stream = reader
-            .best_video_stream_index()
-            .map_err(|_| VideoErrorKind::NoVideoStream)?;
-        let (avg_fps, declared_frames) = {
-            let s = reader
-                .input
-                .stream(stream)
-                .ok_or(VideoErrorKind::NoVideoStream)?;
-            let r = s.avg_frame_rate();
-            let fps = if r.denominator() != 0 {
-                r.numerator() as f64 / r.denominator() as f64
-            } else {
-                0.0
-            };
-            (fps, s.frames().max(0) as u64)
+        ffmpeg::init().map_err(|e| VideoErrorKind::Decode(e.to_string()))?;
+        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
+        let input =
+            ffmpeg::format::input(&path).map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
+        let st = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or(VideoErrorKind::NoVideoStream)?;
+        let stream = st.index();
+        let r = st.avg_frame_rate();
+        let avg_fps = if r.denominator() != 0 {
+            r.numerator() as f64 / r.denominator() as f64
+        } else {
+            0.0
         };
-        let decoder = video_rs::decode::DecoderSplit::new(&reader, stream, None, None)
+        let declared_frames = st.frames().max(0) as u64;
+        let ctx = ffmpeg::codec::context::Context::from_parameters(st.parameters())
             .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
-        let (w, h) = decoder.size();
+        let decoder = ctx
+            .decoder()
+            .video()
+            .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
+        if decoder.width() == 0 || decoder.height() == 0 {
+            return Err(VideoErrorKind::Unreadable(
+                "stream has no frame size".into(),
+            ));
+        }
+        let (w, h) = (decoder.width() as usize, decoder.height() as usize);
         Ok(Self {
-            reader,
+            input,
             decoder,
             stream,
             draining: false,
             done: false,
             meta: VideoMeta {
                 path: path.to_path_buf(),
-                width: w as usize,
-                height: h as usize,
+                width: w,
+                height: h,
                 avg_fps,
                 declared_frames,
             },
@@ -192,31 +200,55 @@ impl VideoReader {
 
     /// The next decoded (YUV) frame, or `None` at the end of the stream.
     pub fn next_raw(&mut self) -> Result<Option<ffmpeg::frame::Video>, VideoErrorKind> {
-        if self.done {
-            return Ok(None);
-        }
+        let mut frame = ffmpeg::frame::Video::empty();
         loop {
-            if !self.draining {
-                match self.reader.read(self.stream) {
-                    Ok(packet) => match self.decoder.decode_raw(packet) {
-                        Ok(Some(f)) => return Ok(Some(f)),
-                        Ok(None) => continue,
-                        // a corrupt packet: readers skip it and go on
-                        Err(_) => continue,
-                    },
-                    Err(video_rs::Error::ReadExhausted) => self.draining = true,
-                    Err(e) => return Err(VideoErrorKind::Decode(e.to_string())),
+            if self.done {
+                return Ok(None);
+            }
+            match self.decoder.receive_frame(&mut frame) {
+                Ok(()) => return Ok(Some(frame)),
+                Err(ffmpeg::Error::Eof) => {
+                    self.done = true;
+                    return Ok(None);
                 }
-            } else {
-                match self.decoder.drain_raw() {
-                    Ok(Some(f)) => return Ok(Some(f)),
-                    Ok(None) | Err(video_rs::Error::ReadExhausted) => {
-                        self.done = true;
-                        return Ok(None);
-                    }
-                    Err(e) => {
+                Err(ffmpeg::Error::Other { errno }) if errno == ffmpeg::util::error::EAGAIN => {}
+                Err(e) => {
+                    // a corrupt frame: the readers skip it and go on
+                    if self.draining {
                         self.done = true;
                         return Err(VideoErrorKind::Decode(e.to_string()));
+                    }
+                }
+            }
+            if self.draining {
+                self.done = true;
+                return Ok(None);
+            }
+            let mut sent = false;
+            for (s, packet) in self.input.packets() {
+                if s.index() == self.stream {
+                    // errors on a damaged packet are skipped like the readers do
+                    let _ = self.decoder.send_packet(&packet);
+                    sent = true;
+                    break;
+                }
+            }
+            if !sent {
+                self.draining = true;
+                let _ = self.decoder.send_eof();
+                // after EOF keep receiving until Eof
+                loop {
+                    match self.decoder.receive_frame(&mut frame) {
+                        Ok(()) => return Ok(Some(frame)),
+                        Err(ffmpeg::Error::Other { errno })
+                            if errno == ffmpeg::util::error::EAGAIN =>
+                        {
+                            continue
+                        }
+                        Err(_) => {
+                            self.done = true;
+                            return Ok(None);
+                        }
                     }
                 }
             }

@@ -31,16 +31,17 @@ pub fn sniff(path: &Path) -> Result<CheckpointFormat, WeightsError> {
     if head.starts_with(b"PK\x03\x04") {
         return Ok(CheckpointFormat::TorchZip);
     }
-    if head.first() == Some(&0x80) {
-        // pickle protocol marker: torch's legacy format starts with a pickled magic number
-        return Ok(CheckpointFormat::TorchLegacy);
-    }
     if n >= 9 {
-        // safetensors: an u64 little-endian header length, then a JSON object
+        // safetensors: an u64 little-endian header length, then a JSON object (checked before
+        // the pickle marker: the length's first byte can be 0x80 too)
         let len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
         if head[8] == b'{' && len > 1 && len < 100_000_000 {
             return Ok(CheckpointFormat::Safetensors);
         }
+    }
+    if head.first() == Some(&0x80) {
+        // pickle protocol marker: torch's legacy format starts with a pickled magic number
+        return Ok(CheckpointFormat::TorchLegacy);
     }
     Err(WeightsError::UnknownFormat {
         path: path.to_path_buf(),
@@ -107,7 +108,12 @@ pub fn read_torch_tensors(
 
 fn strip_module_prefix(ts: Vec<(String, Tensor)>) -> HashMap<String, Tensor> {
     ts.into_iter()
-        .map(|(k, v)| (k.strip_prefix("module.").map(str::to_string).unwrap_or(k), v))
+        .map(|(k, v)| {
+            (
+                k.strip_prefix("module.").map(str::to_string).unwrap_or(k),
+                v,
+            )
+        })
         .collect()
 }
 

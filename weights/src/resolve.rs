@@ -99,9 +99,16 @@ pub struct Found {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashCheck {
     /// The manifest records no hash for this file.
-    Unknown { actual: String },
-    Match { actual: String },
-    Mismatch { expected: String, actual: String },
+    Unknown {
+        actual: String,
+    },
+    Match {
+        actual: String,
+    },
+    Mismatch {
+        expected: String,
+        actual: String,
+    },
 }
 
 impl HashCheck {
@@ -257,9 +264,9 @@ impl Resolver {
                 what: format!("`{file}` of `{}`", entry.id),
             });
         }
-        let spec = entry
-            .file(file)
-            .ok_or_else(|| WeightsError::Manifest(format!("`{}` has no file `{file}`", entry.id)))?;
+        let spec = entry.file(file).ok_or_else(|| {
+            WeightsError::Manifest(format!("`{}` has no file `{file}`", entry.id))
+        })?;
         let path = match entry.source {
             Source::Hf => self.download_hf(entry, file)?,
             Source::Url => self.download_url(entry, spec)?,
@@ -296,10 +303,12 @@ impl Resolver {
             hf_hub::RepoType::Model,
             entry.revision.clone(),
         );
-        api.repo(repo).get(file).map_err(|e| WeightsError::Download {
-            url,
-            reason: e.to_string(),
-        })
+        api.repo(repo)
+            .get(file)
+            .map_err(|e| WeightsError::Download {
+                url,
+                reason: e.to_string(),
+            })
     }
 
     fn download_url(&self, entry: &Entry, spec: &FileSpec) -> Result<PathBuf, WeightsError> {
@@ -344,7 +353,8 @@ impl Resolver {
             if n == 0 {
                 break;
             }
-            out.write_all(&buf[..n]).map_err(|e| WeightsError::io(&part, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| WeightsError::io(&part, e))?;
             got += n as u64;
             bar.set_position(got);
         }
@@ -436,8 +446,14 @@ mod tests {
         let e = r.manifest.entry("clip-vit-large-patch14").unwrap().clone();
         let err = r.require(&e, "model.safetensors").unwrap_err().to_string();
         assert!(err.contains("model.safetensors"), "{err}");
-        assert!(err.contains("models--openai--clip-vit-large-patch14"), "{err}");
-        assert!(err.contains("vbench-score weights download aesthetic_quality"), "{err}");
+        assert!(
+            err.contains("models--openai--clip-vit-large-patch14"),
+            "{err}"
+        );
+        assert!(
+            err.contains("vbench-score weights download aesthetic_quality"),
+            "{err}"
+        );
         let fetched = r.fetch(&e, "model.safetensors").unwrap_err();
         assert!(matches!(fetched, WeightsError::Offline { .. }));
     }

@@ -13,7 +13,12 @@ use vbench_scorer::dimensions::{self, VideoInput};
 use vbench_scorer::{prompts, DeviceChoice, EvalConfig, ModelHub, Runtime, VideoJob};
 
 #[derive(Debug, Parser)]
-#[command(name = "vbench-score", version, about = "Score videos with VBench 0.1.5's dimensions, number for number", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "vbench-score",
+    version,
+    about = "Score videos with VBench 0.1.5's dimensions, number for number",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -105,18 +110,35 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         bail!("no videos given (usage: vbench-score [OPTIONS] <VIDEOS or DIRS>...)");
     }
     let dims: Vec<String> = if cli.dimensions.is_empty() {
-        dimensions::IMPLEMENTED.iter().map(|s| s.to_string()).collect()
+        dimensions::IMPLEMENTED
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
-        cli.dimensions.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        cli.dimensions
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     };
     for d in &dims {
         if !dimensions::ALL.contains(&d.as_str()) {
-            bail!("unknown dimension `{d}`; known: {}", dimensions::ALL.join(", "));
+            bail!(
+                "unknown dimension `{d}`; known: {}",
+                dimensions::ALL.join(", ")
+            );
         }
     }
-    let prompt_map: Option<HashMap<String, String>> =
-        cli.prompts.as_deref().map(prompts::load_prompt_file).transpose()?;
-    let full_info = cli.full_info.as_deref().map(prompts::load_full_info).transpose()?;
+    let prompt_map: Option<HashMap<String, String>> = cli
+        .prompts
+        .as_deref()
+        .map(prompts::load_prompt_file)
+        .transpose()?;
+    let full_info = cli
+        .full_info
+        .as_deref()
+        .map(prompts::load_full_info)
+        .transpose()?;
     let videos = prompts::expand_inputs(&cli.inputs)?;
     let mut jobs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -125,10 +147,15 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         if !seen.insert(display.clone()) {
             continue;
         }
-        let record = full_info.as_ref().and_then(|r| prompts::match_full_info(r, &path));
+        let record = full_info
+            .as_ref()
+            .and_then(|r| prompts::match_full_info(r, &path));
         let prompt = if let Some(p) = &cli.prompt {
             p.clone()
-        } else if let Some(p) = prompt_map.as_ref().and_then(|m| prompts::lookup_prompt(m, &path)) {
+        } else if let Some(p) = prompt_map
+            .as_ref()
+            .and_then(|m| prompts::lookup_prompt(m, &path))
+        {
             p.clone()
         } else if let Some(r) = record {
             r.prompt_en.clone()
@@ -136,13 +163,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             prompts::prompt_from_filename(&path)
         };
         let aux_style = record.and_then(|r| {
-            r.auxiliary_info.as_ref()?.get("appearance_style")?.get("appearance_style")?.as_str().map(str::to_string)
+            r.auxiliary_info
+                .as_ref()?
+                .get("appearance_style")?
+                .get("appearance_style")?
+                .as_str()
+                .map(str::to_string)
         });
         let style = aux_style
             .or_else(|| cli.style.clone())
             .or_else(|| prompts::style_from_prompt(&prompt));
         let job_dims: Vec<String> = match (&full_info, record) {
-            (Some(_), Some(r)) => dims.iter().filter(|d| r.dimension.contains(d)).cloned().collect(),
+            (Some(_), Some(r)) => dims
+                .iter()
+                .filter(|d| r.dimension.contains(d))
+                .cloned()
+                .collect(),
             (Some(_), None) => {
                 eprintln!("note: {display} matches no record of the full-info file (expected `<prompt_en>-<i>.<ext>`); skipped");
                 Vec::new()
@@ -151,23 +187,38 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         jobs.push(VideoJob {
             path,
-            input: VideoInput { display_path: display, prompt: Some(prompt), style },
+            input: VideoInput {
+                display_path: display,
+                prompt: Some(prompt),
+                style,
+            },
             dimensions: job_dims,
         });
     }
     let name = match (&cli.name, cli.resume) {
         (Some(n), _) => n.clone(),
         (None, true) => newest_run(&cli.output)?.with_context(|| {
-            format!("--resume: no earlier run (*_per_video.jsonl) in {}; give --name", cli.output.display())
+            format!(
+                "--resume: no earlier run (*_per_video.jsonl) in {}; give --name",
+                cli.output.display()
+            )
         })?,
-        (None, false) => format!("results_{}", chrono::Local::now().format("%Y-%m-%d-%H:%M:%S")),
+        (None, false) => format!(
+            "results_{}",
+            chrono::Local::now().format("%Y-%m-%d-%H:%M:%S")
+        ),
     };
     let runtime = Runtime::new(cli.device, cli.batch_size)?;
     if let Some(n) = &runtime.notice {
         eprintln!("note: {n}");
     }
     let hub = ModelHub::new(cli.weights.resolver()?, runtime);
-    let cfg = EvalConfig { output_dir: cli.output.clone(), name, dimensions: dims, resume: cli.resume };
+    let cfg = EvalConfig {
+        output_dir: cli.output.clone(),
+        name,
+        dimensions: dims,
+        resume: cli.resume,
+    };
     let bars = Bars::new(!cli.quiet && std::io::stderr().is_terminal(), cli.verbose);
     let summary = vbench_scorer::run(&hub, &jobs, &cfg, &bars)?;
     bars.finish();
@@ -185,16 +236,25 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(if summary.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn newest_run(dir: &std::path::Path) -> anyhow::Result<Option<String>> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(None) };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
     let mut best: Option<(std::time::SystemTime, String)> = None;
     for e in rd.flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
         if let Some(stem) = n.strip_suffix("_per_video.jsonl") {
-            let t = e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH);
+            let t = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
             if best.as_ref().map(|b| t > b.0).unwrap_or(true) {
                 best = Some((t, stem.to_string()));
             }
@@ -205,10 +265,16 @@ fn newest_run(dir: &std::path::Path) -> anyhow::Result<Option<String>> {
 
 fn print_report(s: &vbench_scorer::RunSummary) {
     let mut e = String::new();
-    e.push_str(&format!("\n{:<26} {:>12} {:>7}\n", "dimension", "score", "videos"));
+    e.push_str(&format!(
+        "\n{:<26} {:>12} {:>7}\n",
+        "dimension", "score", "videos"
+    ));
     e.push_str(&format!("{}\n", "-".repeat(47)));
     for d in &s.dimensions {
-        e.push_str(&format!("{:<26} {:>12.6} {:>7}\n", d.dimension, d.aggregate, d.videos));
+        e.push_str(&format!(
+            "{:<26} {:>12.6} {:>7}\n",
+            d.dimension, d.aggregate, d.videos
+        ));
     }
     let f = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_else(|| "n/a".into());
     e.push_str(&format!("{}\n", "-".repeat(47)));
@@ -226,13 +292,20 @@ fn print_report(s: &vbench_scorer::RunSummary) {
     if !s.failures.is_empty() {
         e.push_str(&format!("\n{} failure(s):\n", s.failures.len()));
         for x in &s.failures {
-            e.push_str(&format!("  {} [{}]: {}\n", x.video_path, x.dimension, x.reason));
+            e.push_str(&format!(
+                "  {} [{}]: {}\n",
+                x.video_path, x.dimension, x.reason
+            ));
         }
     }
     for w in &s.warnings {
         e.push_str(&format!("warning: {w}\n"));
     }
-    e.push_str(&format!("\nresults: {}\nper video: {}\n", s.eval_results_path.display(), s.per_video_path.display()));
+    e.push_str(&format!(
+        "\nresults: {}\nper video: {}\n",
+        s.eval_results_path.display(),
+        s.per_video_path.display()
+    ));
     eprint!("{e}");
 }
 
@@ -241,12 +314,23 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
     match action {
         WeightsAction::List => {
             for e in &r.manifest.entries {
-                println!("{}  ({})\n  dimensions: {}", e.id, e.network, e.dimensions.join(", "));
+                println!(
+                    "{}  ({})\n  dimensions: {}",
+                    e.id,
+                    e.network,
+                    e.dimensions.join(", ")
+                );
                 for f in &e.files {
                     match r.locate(e, &f.name) {
                         Some(found) => {
                             let size = std::fs::metadata(&found.path).map(|m| m.len()).unwrap_or(0);
-                            println!("  {:<40} {} ({}, {} bytes)", f.name, found.path.display(), found.location, size)
+                            println!(
+                                "  {:<40} {} ({}, {} bytes)",
+                                f.name,
+                                found.path.display(),
+                                found.location,
+                                size
+                            )
                         }
                         None => println!("  {:<40} MISSING: {}", f.name, r.fetch_command(e)),
                     }
@@ -257,10 +341,17 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
         WeightsAction::Download { dimensions: dims } => {
             for d in dims {
                 if !dimensions::ALL.contains(&d.as_str()) {
-                    bail!("unknown dimension `{d}`; known: {}", dimensions::ALL.join(", "));
+                    bail!(
+                        "unknown dimension `{d}`; known: {}",
+                        dimensions::ALL.join(", ")
+                    );
                 }
             }
-            let wanted: Vec<&str> = if dims.is_empty() { dimensions::ALL.to_vec() } else { dims.iter().map(|s| s.as_str()).collect() };
+            let wanted: Vec<&str> = if dims.is_empty() {
+                dimensions::ALL.to_vec()
+            } else {
+                dims.iter().map(|s| s.as_str()).collect()
+            };
             let mut failed = false;
             for e in r.manifest.for_dimensions(&wanted) {
                 for f in &e.files {
@@ -269,7 +360,13 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
                         other => Err(other),
                     });
                     match res {
-                        Ok(found) => println!("{} {}: {} ({})", e.id, f.name, found.path.display(), found.location),
+                        Ok(found) => println!(
+                            "{} {}: {} ({})",
+                            e.id,
+                            f.name,
+                            found.path.display(),
+                            found.location
+                        ),
                         Err(err) => {
                             failed = true;
                             eprintln!("{} {}: {err}", e.id, f.name)
@@ -277,7 +374,11 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
                     }
                 }
             }
-            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         WeightsAction::Verify => {
             let mut bad = false;
@@ -288,16 +389,28 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
                         continue;
                     };
                     match r.check_hash(f, &found.path)? {
-                        vbench_weights::resolve::HashCheck::Match { actual } => println!("{} {}: ok {actual}", e.id, f.name),
-                        vbench_weights::resolve::HashCheck::Unknown { actual } => println!("{} {}: sha256 {actual} (no hash in the manifest)", e.id, f.name),
+                        vbench_weights::resolve::HashCheck::Match { actual } => {
+                            println!("{} {}: ok {actual}", e.id, f.name)
+                        }
+                        vbench_weights::resolve::HashCheck::Unknown { actual } => println!(
+                            "{} {}: sha256 {actual} (no hash in the manifest)",
+                            e.id, f.name
+                        ),
                         vbench_weights::resolve::HashCheck::Mismatch { expected, actual } => {
                             bad = true;
-                            println!("{} {}: MISMATCH {actual}, manifest says {expected}", e.id, f.name)
+                            println!(
+                                "{} {}: MISMATCH {actual}, manifest says {expected}",
+                                e.id, f.name
+                            )
                         }
                     }
                 }
             }
-            Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if bad {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

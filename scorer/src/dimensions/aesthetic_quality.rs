@@ -46,9 +46,18 @@ impl Scorer<'_> {
             return Ok(());
         }
         let x = self.batch.take(&self.dim.rt.device)?;
-        let emb = self.dim.nets.clip.image_features(&x)?.to_dtype(DType::F32)?;
+        let emb = self
+            .dim
+            .nets
+            .clip
+            .image_features(&x)?
+            .to_dtype(DType::F32)?;
         // F.normalize(p=2, dim=-1): x / max(‖x‖, 1e-12)
-        let norm = emb.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+        let norm = emb
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12f32, f32::MAX)?;
         let emb = emb.broadcast_div(&norm)?;
         let raw = self.dim.nets.head.forward(&emb)?;
         let scaled = (raw / 10.0)?.to_vec1::<f32>()?;
@@ -59,7 +68,10 @@ impl Scorer<'_> {
 
 impl VideoScorer for Scorer<'_> {
     fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self.batch.push(transforms::clip_transform_float(frame, 224)) {
+        if self
+            .batch
+            .push(transforms::clip_transform_float(frame, 224))
+        {
             self.flush()?;
         }
         Ok(())
@@ -72,7 +84,10 @@ impl VideoScorer for Scorer<'_> {
             as f32 as f64;
         Ok(Outcome {
             record: path_record(&self.video, vec![("video_results", PyJson::Float(mean))]),
-            agg: AggPart { sum: mean, count: 1.0 },
+            agg: AggPart {
+                sum: mean,
+                count: 1.0,
+            },
         })
     }
 }

@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use super::{path_record, AggPart, Batch, ConsistencyChain, Dimension, Outcome, VideoInput, VideoScorer};
+use super::{
+    path_record, AggPart, Batch, ConsistencyChain, Dimension, Outcome, VideoInput, VideoScorer,
+};
 use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::{ClipWithText, ModelHub};
 use crate::pyjson::PyJson;
@@ -55,7 +57,10 @@ impl Scorer<'_> {
 
 impl VideoScorer for Scorer<'_> {
     fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self.batch.push(transforms::clip_transform_float(frame, 224)) {
+        if self
+            .batch
+            .push(transforms::clip_transform_float(frame, 224))
+        {
             self.flush()?;
         }
         Ok(())

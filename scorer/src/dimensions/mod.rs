@@ -2,7 +2,6 @@
 //! record, plus the partial sums its aggregate rule needs ([`AggPart`]), so a run can be
 //! resumed, sharded and merged without re-reading videos.
 
-
 use candle_core::Tensor;
 
 use crate::error::VideoErrorKind;
@@ -211,11 +210,13 @@ impl ConsistencyChain {
 }
 
 pub(crate) fn path_record(video: &VideoInput, rest: Vec<(&str, PyJson)>) -> PyJson {
-    let mut items = vec![("video_path".to_string(), PyJson::Str(video.display_path.clone()))];
+    let mut items = vec![(
+        "video_path".to_string(),
+        PyJson::Str(video.display_path.clone()),
+    )];
     items.extend(rest.into_iter().map(|(k, v)| (k.to_string(), v)));
     PyJson::Dict(items)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -224,9 +225,27 @@ mod tests {
     #[test]
     fn aggregate_pair_weighted_and_video_mean() {
         // two videos: 7 pairs summing to 6.5 and 2 pairs summing to 1.0 → 7.5 / 9
-        let parts = [AggPart { sum: 6.5, count: 7.0 }, AggPart { sum: 1.0, count: 2.0 }];
+        let parts = [
+            AggPart {
+                sum: 6.5,
+                count: 7.0,
+            },
+            AggPart {
+                sum: 1.0,
+                count: 2.0,
+            },
+        ];
         assert!((aggregate("subject_consistency", &parts) - 7.5 / 9.0).abs() < 1e-15);
-        let parts = [AggPart { sum: 50.0, count: 1.0 }, AggPart { sum: 70.0, count: 1.0 }];
+        let parts = [
+            AggPart {
+                sum: 50.0,
+                count: 1.0,
+            },
+            AggPart {
+                sum: 70.0,
+                count: 1.0,
+            },
+        ];
         assert!((aggregate("imaging_quality", &parts) - 0.6).abs() < 1e-15);
         assert!(aggregate("subject_consistency", &[]).is_nan());
     }

@@ -50,7 +50,12 @@ impl Scorer<'_> {
             return Ok(());
         }
         let x = self.batch.take(&self.dim.rt.device)?;
-        let feats = self.dim.net.forward(&x)?.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        let feats = self
+            .dim
+            .net
+            .forward(&x)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2::<f32>()?;
         for f in super::normalize_rows(feats) {
             self.chain.push(f);
         }

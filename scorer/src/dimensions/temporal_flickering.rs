@@ -89,11 +89,22 @@ mod tests {
 
     #[test]
     fn flicker_score_formula() {
-        let a = Frame { width: 2, height: 1, data: vec![0, 10, 20, 30, 40, 50] };
-        let b = Frame { width: 2, height: 1, data: vec![5, 10, 20, 30, 40, 80] };
+        let a = Frame {
+            width: 2,
+            height: 1,
+            data: vec![0, 10, 20, 30, 40, 50],
+        };
+        let b = Frame {
+            width: 2,
+            height: 1,
+            data: vec![5, 10, 20, 30, 40, 80],
+        };
         let mae = frame_mae(&a, &b).unwrap();
         assert_eq!(mae, 35.0 / 6.0);
-        assert!((score_from_maes(&[mae]) - (255.0 - (35.0f64 / 6.0) as f32 as f64) / 255.0).abs() < 1e-12);
+        assert!(
+            (score_from_maes(&[mae]) - (255.0 - (35.0f64 / 6.0) as f32 as f64) / 255.0).abs()
+                < 1e-12
+        );
         assert!(score_from_maes(&[]).is_nan());
     }
 }
