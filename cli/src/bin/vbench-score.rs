@@ -60,6 +60,10 @@ struct Cli {
     /// Skip videos already in the run's per-video results.
     #[arg(long)]
     resume: bool,
+    /// Download missing weights of the requested dimensions before scoring (otherwise
+    /// dimensions whose weights are not local are skipped, with the command that fetches them).
+    #[arg(long)]
+    download: bool,
     /// Print the results as JSON on stdout (the table goes to stderr).
     #[arg(long)]
     json: bool,
@@ -212,7 +216,18 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(n) = &runtime.notice {
         eprintln!("note: {n}");
     }
-    let hub = ModelHub::new(cli.weights.resolver()?, runtime);
+    let resolver = cli.weights.resolver()?;
+    if cli.download {
+        let wanted: Vec<&str> = dims.iter().map(|s| s.as_str()).collect();
+        for e in resolver.manifest.for_dimensions(&wanted) {
+            for f in &e.files {
+                if let Err(err) = resolver.fetch(e, &f.name) {
+                    eprintln!("warning: could not fetch {} {}: {err}", e.id, f.name);
+                }
+            }
+        }
+    }
+    let hub = ModelHub::new(resolver, runtime);
     let cfg = EvalConfig {
         output_dir: cli.output.clone(),
         name,
