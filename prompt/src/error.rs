@@ -49,6 +49,8 @@ pub enum PromptError {
     Write { path: PathBuf, #[source] source: std::io::Error },
     #[error("output directory {path}: {reason}")]
     OutputDir { path: PathBuf, reason: String },
+    #[error("all {count} storyboard clips failed (see {summary})")]
+    AllClipsFailed { count: usize, summary: PathBuf },
 }
 
 impl PromptError {
