@@ -6,6 +6,8 @@
 //! * [`rubric`]: score dimensions, weights and the rule-based scorer.
 //! * [`enhance`]: the shared loop, the trace layout and the runs.
 pub mod agents;
+#[cfg(feature = "cli")]
+pub mod cli_args;
 pub mod config;
 pub mod enhance;
 pub mod error;
