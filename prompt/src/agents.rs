@@ -111,8 +111,14 @@ fn director_system(kind: PromptKind) -> String {
 
 fn engineer_system(kind: PromptKind) -> String {
     let dims = kind.dimensions();
-    let list: Vec<String> = dims.iter().map(|d| format!("- {}: {}", d.key, d.guide)).collect();
-    let keys: Vec<String> = dims.iter().map(|d| format!("\"{}\": 0-100", d.key)).collect();
+    let list: Vec<String> = dims
+        .iter()
+        .map(|d| format!("- {}: {}", d.key, d.guide))
+        .collect();
+    let keys: Vec<String> = dims
+        .iter()
+        .map(|d| format!("\"{}\": 0-100", d.key))
+        .collect();
     format!(
         "{ROLE_ENGINEER}\nYou are the Prompt Engineer. Critique the {} prompt you are given and score it from 0 to 100 on each dimension:\n{}\n{GUIDE}\nReply with a JSON object only, exactly this shape: {{\"scores\": {{{}}}, \"feedback\": \"specific critique\", \"suggestions\": [\"concrete change\", ...]}}",
         kind.name(),
@@ -178,7 +184,11 @@ pub fn parse_critique(kind: PromptKind, reply: &str) -> Result<Critique, String>
     }
     let mut it = values.into_iter();
     let scores = Scores::from_fn(kind, |_| it.next().unwrap_or(0.0));
-    Ok(Critique { scores, feedback: wire.feedback.trim().to_string(), suggestions: wire.suggestions })
+    Ok(Critique {
+        scores,
+        feedback: wire.feedback.trim().to_string(),
+        suggestions: wire.suggestions,
+    })
 }
 
 fn parse_plan(reply: &str) -> Result<VideoPlan, String> {
@@ -200,7 +210,9 @@ pub fn clean_prompt_reply(reply: &str) -> String {
             t = rest.trim();
         }
     }
-    let t = t.trim_matches(|c| c == '"' || c == '\u{201c}' || c == '\u{201d}').trim();
+    let t = t
+        .trim_matches(|c| c == '"' || c == '\u{201c}' || c == '\u{201d}')
+        .trim();
     t.to_string()
 }
 
@@ -219,7 +231,18 @@ impl Agents {
         }
     }
 
-    fn record(&self, step: &str, role: &str, model: &str, usage: Usage, elapsed: Duration, attempts: u32, json_mode: Option<bool>, malformed: u32) -> CallRecord {
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        step: &str,
+        role: &str,
+        model: &str,
+        usage: Usage,
+        elapsed: Duration,
+        attempts: u32,
+        json_mode: Option<bool>,
+        malformed: u32,
+    ) -> CallRecord {
         CallRecord {
             step: step.into(),
             role: role.into(),
@@ -231,7 +254,10 @@ impl Agents {
             usage_reported: usage.reported,
             cost_usd: match self.backend {
                 Backend::Offline => Some(0.0),
-                Backend::Http(_) => self.prices.cost(model, usage.prompt_tokens, usage.completion_tokens),
+                Backend::Http(_) => {
+                    self.prices
+                        .cost(model, usage.prompt_tokens, usage.completion_tokens)
+                }
             },
             elapsed_seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
             attempts,
@@ -240,10 +266,22 @@ impl Agents {
         }
     }
 
-    fn offline_record(&self, step: &str, role: &str, input: &str, output: &str, start: Instant) -> CallRecord {
+    fn offline_record(
+        &self,
+        step: &str,
+        role: &str,
+        input: &str,
+        output: &str,
+        start: Instant,
+    ) -> CallRecord {
         let p = estimate_tokens(input);
         let c = estimate_tokens(output);
-        let usage = Usage { prompt_tokens: p, completion_tokens: c, total_tokens: p + c, reported: false };
+        let usage = Usage {
+            prompt_tokens: p,
+            completion_tokens: c,
+            total_tokens: p + c,
+            reported: false,
+        };
         self.record(step, role, "offline", usage, start.elapsed(), 1, None, 0)
     }
 
@@ -256,7 +294,10 @@ impl Agents {
         what: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<(T, Usage, Duration, u32, bool, u32), LlmError> {
-        let mut usage = Usage { reported: true, ..Usage::default() };
+        let mut usage = Usage {
+            reported: true,
+            ..Usage::default()
+        };
         let mut elapsed = Duration::ZERO;
         let mut attempts = 0;
         for round in 0..2u32 {
@@ -282,7 +323,11 @@ impl Agents {
                     )));
                 }
                 Err(reason) => {
-                    return Err(LlmError::Malformed { role: role.into(), what: what.into(), reason })
+                    return Err(LlmError::Malformed {
+                        role: role.into(),
+                        what: what.into(),
+                        reason,
+                    })
                 }
             }
         }
@@ -307,7 +352,8 @@ impl Agents {
                 Ok((out, rec))
             }
             Backend::Http(llm) => {
-                let mut user = format!("Original prompt:\n{original}\n\nCurrent prompt:\n{current}\n");
+                let mut user =
+                    format!("Original prompt:\n{original}\n\nCurrent prompt:\n{current}\n");
                 if let Some(c) = last {
                     user.push_str(&format!(
                         "\nPrompt Engineer critique (overall {}):\n{}\nSuggestions:\n- {}\n",
@@ -338,13 +384,22 @@ impl Agents {
                     })
                     .await?;
                 let model = self.creative_model.clone();
-                Ok((text, self.record(step, "director", &model, usage, el, att, None, mal)))
+                Ok((
+                    text,
+                    self.record(step, "director", &model, usage, el, att, None, mal),
+                ))
             }
         }
     }
 
     /// Prompt Engineer step.
-    pub async fn critique(&self, kind: PromptKind, step: &str, prompt: &str, ctx: &EnhanceContext) -> Result<(Critique, CallRecord), LlmError> {
+    pub async fn critique(
+        &self,
+        kind: PromptKind,
+        step: &str,
+        prompt: &str,
+        ctx: &EnhanceContext,
+    ) -> Result<(Critique, CallRecord), LlmError> {
         let start = Instant::now();
         match &self.backend {
             Backend::Offline => {
@@ -365,39 +420,82 @@ impl Agents {
                     temperature: Some(0.0),
                 };
                 let (c, usage, el, att, json_mode, mal) = self
-                    .chat_parsed(llm, req, "prompt_engineer", "JSON object", |r| parse_critique(kind, r))
+                    .chat_parsed(llm, req, "prompt_engineer", "JSON object", |r| {
+                        parse_critique(kind, r)
+                    })
                     .await?;
                 let model = self.critique_model.clone();
-                Ok((c, self.record(step, "prompt_engineer", &model, usage, el, att, Some(json_mode), mal)))
+                Ok((
+                    c,
+                    self.record(
+                        step,
+                        "prompt_engineer",
+                        &model,
+                        usage,
+                        el,
+                        att,
+                        Some(json_mode),
+                        mal,
+                    ),
+                ))
             }
         }
     }
 
     /// VideoDirectorGPT plan. With an LLM, a plan that stays invalid after one retry falls back
     /// to the rule-based plan; the returned note says so.
-    pub async fn plan(&self, prompt: &str) -> Result<(VideoPlan, CallRecord, Option<String>), LlmError> {
+    pub async fn plan(
+        &self,
+        prompt: &str,
+    ) -> Result<(VideoPlan, CallRecord, Option<String>), LlmError> {
         let start = Instant::now();
         match &self.backend {
             Backend::Offline => {
                 let p = offline::plan(prompt);
-                let rec = self.offline_record("videodirectorgpt_plan", "planner", prompt, "", start);
+                let rec =
+                    self.offline_record("videodirectorgpt_plan", "planner", prompt, "", start);
                 Ok((p, rec, None))
             }
             Backend::Http(llm) => {
                 let req = ChatRequest {
                     model: self.creative_model.clone(),
-                    messages: vec![Message::system(planner_system()), Message::user(format!("Video prompt:\n{prompt}"))],
+                    messages: vec![
+                        Message::system(planner_system()),
+                        Message::user(format!("Video prompt:\n{prompt}")),
+                    ],
                     json: true,
                     temperature: Some(0.2),
                 };
-                match self.chat_parsed(llm, req, "planner", "JSON plan", parse_plan).await {
+                match self
+                    .chat_parsed(llm, req, "planner", "JSON plan", parse_plan)
+                    .await
+                {
                     Ok((p, usage, el, att, jm, mal)) => {
                         let model = self.creative_model.clone();
-                        Ok((p, self.record("videodirectorgpt_plan", "planner", &model, usage, el, att, Some(jm), mal), None))
+                        Ok((
+                            p,
+                            self.record(
+                                "videodirectorgpt_plan",
+                                "planner",
+                                &model,
+                                usage,
+                                el,
+                                att,
+                                Some(jm),
+                                mal,
+                            ),
+                            None,
+                        ))
                     }
                     Err(LlmError::Malformed { reason, .. }) => {
                         let p = offline::plan(prompt);
-                        let rec = self.offline_record("videodirectorgpt_plan", "planner", prompt, "", start);
+                        let rec = self.offline_record(
+                            "videodirectorgpt_plan",
+                            "planner",
+                            prompt,
+                            "",
+                            start,
+                        );
                         Ok((p, rec, Some(format!("the LLM plan was invalid twice ({reason}); used the rule-based plan"))))
                     }
                     Err(e) => Err(e),
@@ -414,8 +512,14 @@ mod tests {
     #[test]
     fn json_extraction_variants() {
         assert_eq!(extract_json(" {\"a\":1} "), Some("{\"a\":1}"));
-        assert_eq!(extract_json("Here:\n```json\n{\"a\":1}\n```\nbye"), Some("{\"a\":1}"));
-        assert_eq!(extract_json("Sure! {\"a\":{\"b\":2}} done"), Some("{\"a\":{\"b\":2}}"));
+        assert_eq!(
+            extract_json("Here:\n```json\n{\"a\":1}\n```\nbye"),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(
+            extract_json("Sure! {\"a\":{\"b\":2}} done"),
+            Some("{\"a\":{\"b\":2}}")
+        );
         assert_eq!(extract_json("no json"), None);
     }
 
@@ -424,7 +528,11 @@ mod tests {
         let ok = r#"{"scores":{"completeness":80,"specificity":70,"professionalism":90,"cinematography":60,"temporal_coherence":50,"brand_alignment":100},"feedback":"ok","suggestions":["x"]}"#;
         let c = parse_critique(PromptKind::Video, ok).unwrap();
         assert_eq!(c.scores.overall, 73.0);
-        assert!(parse_critique(PromptKind::Video, &ok.replace("\"completeness\":80,", "")).unwrap_err().contains("completeness"));
+        assert!(
+            parse_critique(PromptKind::Video, &ok.replace("\"completeness\":80,", ""))
+                .unwrap_err()
+                .contains("completeness")
+        );
         assert!(parse_critique(PromptKind::Video, &ok.replace("80", "180")).is_err());
         assert!(parse_critique(PromptKind::Image, ok).is_err());
         assert!(parse_critique(PromptKind::Video, "{not json").is_err());
@@ -432,7 +540,13 @@ mod tests {
 
     #[test]
     fn director_reply_cleanup() {
-        assert_eq!(clean_prompt_reply("\"Wide shot of a cat.\""), "Wide shot of a cat.");
-        assert_eq!(clean_prompt_reply("```\nPrompt: Wide shot\n```"), "Wide shot");
+        assert_eq!(
+            clean_prompt_reply("\"Wide shot of a cat.\""),
+            "Wide shot of a cat."
+        );
+        assert_eq!(
+            clean_prompt_reply("```\nPrompt: Wide shot\n```"),
+            "Wide shot"
+        );
     }
 }

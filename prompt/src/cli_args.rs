@@ -58,9 +58,16 @@ pub struct LoopArgs {
 impl LoopArgs {
     pub fn options(&self) -> Result<LoopOptions, InputError> {
         if !(0.0..=100.0).contains(&self.threshold) {
-            return Err(InputError::Option(format!("--threshold {} is outside 0-100", self.threshold)));
+            return Err(InputError::Option(format!(
+                "--threshold {} is outside 0-100",
+                self.threshold
+            )));
         }
-        Ok(LoopOptions { max_iterations: self.max_iterations, threshold: self.threshold, ..LoopOptions::default() })
+        Ok(LoopOptions {
+            max_iterations: self.max_iterations,
+            threshold: self.threshold,
+            ..LoopOptions::default()
+        })
     }
 }
 
@@ -86,11 +93,19 @@ impl LlmArgs {
             }
             None => Backend::Offline,
         };
+        let offline = matches!(backend, Backend::Offline);
+        let model = |m: &String| {
+            if offline {
+                "offline".to_string()
+            } else {
+                m.clone()
+            }
+        };
         let agents = Agents {
             backend,
             prices,
-            creative_model: self.creative_model.clone(),
-            critique_model: self.critique_model.clone(),
+            creative_model: model(&self.creative_model),
+            critique_model: model(&self.critique_model),
         };
         Ok((agents, notice))
     }

@@ -59,7 +59,11 @@ fn lookup(name: &str, dotenv: Option<&str>) -> Option<String> {
 }
 
 /// `None` = offline. The notice (if any) tells why offline was chosen.
-pub fn resolve_http(choice: LlmChoice, base_url_flag: Option<&str>, dotenv_dir: &Path) -> Result<(Option<HttpConfig>, Option<String>), InputError> {
+pub fn resolve_http(
+    choice: LlmChoice,
+    base_url_flag: Option<&str>,
+    dotenv_dir: &Path,
+) -> Result<(Option<HttpConfig>, Option<String>), InputError> {
     if choice == LlmChoice::Offline {
         return Ok((None, None));
     }
@@ -79,7 +83,9 @@ pub fn resolve_http(choice: LlmChoice, base_url_flag: Option<&str>, dotenv_dir: 
     }
     let base = base.unwrap_or_else(|| OPENAI_BASE_URL.to_string());
     if !(base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(InputError::Option(format!("LLM base URL {base:?} must start with http:// or https://")));
+        return Err(InputError::Option(format!(
+            "LLM base URL {base:?} must start with http:// or https://"
+        )));
     }
     Ok((Some(HttpConfig::new(base, key)), None))
 }
@@ -92,7 +98,10 @@ mod tests {
     fn dotenv_parsing() {
         let t = "# c\nexport OPENAI_API_KEY=\"sk-1\"\nOTHER=2\nOPENAI_BASE_URL='http://x'\n";
         assert_eq!(parse_dotenv(t, "OPENAI_API_KEY").as_deref(), Some("sk-1"));
-        assert_eq!(parse_dotenv(t, "OPENAI_BASE_URL").as_deref(), Some("http://x"));
+        assert_eq!(
+            parse_dotenv(t, "OPENAI_BASE_URL").as_deref(),
+            Some("http://x")
+        );
         assert_eq!(parse_dotenv(t, "MISSING"), None);
     }
 }

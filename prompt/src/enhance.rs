@@ -57,7 +57,12 @@ pub struct LoopOptions {
 
 impl Default for LoopOptions {
     fn default() -> Self {
-        Self { max_iterations: 3, threshold: 85.0, min_improvement: DEFAULT_MIN_IMPROVEMENT, initial_skip_score: INITIAL_SKIP_SCORE }
+        Self {
+            max_iterations: 3,
+            threshold: 85.0,
+            min_improvement: DEFAULT_MIN_IMPROVEMENT,
+            initial_skip_score: INITIAL_SKIP_SCORE,
+        }
     }
 }
 
@@ -118,7 +123,11 @@ pub struct CostTotals {
 }
 
 pub fn totals(calls: &[CallRecord]) -> CostTotals {
-    let mut unpriced: Vec<String> = calls.iter().filter(|c| c.cost_usd.is_none()).map(|c| c.model.clone()).collect();
+    let mut unpriced: Vec<String> = calls
+        .iter()
+        .filter(|c| c.cost_usd.is_none())
+        .map(|c| c.model.clone())
+        .collect();
     unpriced.sort();
     unpriced.dedup();
     CostTotals {
@@ -128,7 +137,8 @@ pub fn totals(calls: &[CallRecord]) -> CostTotals {
         total_tokens: calls.iter().map(|c| c.total_tokens).sum(),
         total_cost_usd: round6(calls.iter().filter_map(|c| c.cost_usd).sum()),
         unpriced_models: unpriced,
-        llm_seconds: (calls.iter().map(|c| c.elapsed_seconds).sum::<f64>() * 1000.0).round() / 1000.0,
+        llm_seconds: (calls.iter().map(|c| c.elapsed_seconds).sum::<f64>() * 1000.0).round()
+            / 1000.0,
     }
 }
 
@@ -136,12 +146,15 @@ fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-fn critique_text(i: u32, c: &Critique, rec: &CallRecord) -> String {
+fn critique_text(i: u32, c: &Critique, director: &CallRecord, rec: &CallRecord) -> String {
     let mut s = format!("Prompt Engineer critique (iteration {i})\n\nScores:\n");
     for (k, v) in &c.scores.values {
         s.push_str(&format!("  {k}: {v:.1}\n"));
     }
-    s.push_str(&format!("  overall (weighted): {:.1}\n\nFeedback:\n{}\n", c.scores.overall, c.feedback));
+    s.push_str(&format!(
+        "  overall (weighted): {:.1}\n\nFeedback:\n{}\n",
+        c.scores.overall, c.feedback
+    ));
     if !c.suggestions.is_empty() {
         s.push_str("\nSuggestions:\n");
         for x in &c.suggestions {
@@ -150,7 +163,7 @@ fn critique_text(i: u32, c: &Critique, rec: &CallRecord) -> String {
     }
     s.push_str(&format!(
         "\nDirector call: {}\nEngineer call: {}\n",
-        "see prompt_trace_summary.json",
+        call_line(director),
         call_line(rec)
     ));
     s
@@ -163,7 +176,9 @@ fn call_line(r: &CallRecord) -> String {
         r.prompt_tokens,
         r.completion_tokens,
         if r.usage_reported { "" } else { " (estimated)" },
-        r.cost_usd.map(|c| format!("${c:.6}")).unwrap_or_else(|| "unpriced".into()),
+        r.cost_usd
+            .map(|c| format!("${c:.6}"))
+            .unwrap_or_else(|| "unpriced".into()),
         r.elapsed_seconds,
         r.attempts
     )
@@ -184,11 +199,22 @@ pub async fn run_loop(
     trace.write_text("00_original_prompt.txt", prompt)?;
     let initial = rule_scores(kind, prompt);
     let skip = initial.overall >= opts.initial_skip_score;
-    progress.step(&format!("initial assessment: overall {:.1}{}", initial.overall, if skip { " (good enough, no enhancement)" } else { "" }));
+    progress.step(&format!(
+        "initial assessment: overall {:.1}{}",
+        initial.overall,
+        if skip {
+            " (good enough, no enhancement)"
+        } else {
+            ""
+        }
+    ));
     run.initial_assessment = Some(Assessment {
         scores: initial.clone(),
         skipped_enhancement: skip,
-        rule: format!("rule-based scores (rubric module); enhancement skipped when overall >= {}", opts.initial_skip_score),
+        rule: format!(
+            "rule-based scores (rubric module); enhancement skipped when overall >= {}",
+            opts.initial_skip_score
+        ),
     });
     if skip {
         run.stop_reason = Some(StopReason::InitialAssessment);
@@ -203,21 +229,35 @@ pub async fn run_loop(
     let mut prev_overall: Option<f64> = None;
     for i in 1..=opts.max_iterations {
         progress.step(&format!("iteration {i}: director"));
-        let (enhanced, rec1) = agents.direct(kind, &format!("agent1_iteration_{i}"), prompt, &current, last.as_ref(), ctx).await?;
+        let (enhanced, rec1) = agents
+            .direct(
+                kind,
+                &format!("agent1_iteration_{i}"),
+                prompt,
+                &current,
+                last.as_ref(),
+                ctx,
+            )
+            .await?;
         let f1 = format!("{:02}_agent1_iteration_{i}.txt", 2 * i - 1);
         trace.write_text(&f1, &enhanced)?;
-        run.calls.push(rec1);
+        run.calls.push(rec1.clone());
         progress.step(&format!("iteration {i}: prompt engineer"));
-        let (crit, rec2) = agents.critique(kind, &format!("agent2_iteration_{i}"), &enhanced, ctx).await?;
+        let (crit, rec2) = agents
+            .critique(kind, &format!("agent2_iteration_{i}"), &enhanced, ctx)
+            .await?;
         let f2 = format!("{:02}_agent2_iteration_{i}.txt", 2 * i);
-        trace.write_text(&f2, &critique_text(i, &crit, &rec2))?;
+        trace.write_text(&f2, &critique_text(i, &crit, &rec1, &rec2))?;
         run.calls.push(rec2);
         let overall = crit.scores.overall;
         progress.step(&format!("iteration {i}: overall {overall:.1}"));
         run.iterations.push(IterationRecord {
             iteration_num: i,
             agent1_output: enhanced.clone(),
-            agent2_output: Agent2Output { feedback: crit.feedback.clone(), suggestions: crit.suggestions.clone() },
+            agent2_output: Agent2Output {
+                feedback: crit.feedback.clone(),
+                suggestions: crit.suggestions.clone(),
+            },
             scores: crit.scores.clone(),
             agent1_file: f1,
             agent2_file: f2,
@@ -266,6 +306,8 @@ pub struct RunOptions {
     pub storyboard: Option<Storyboard>,
     pub loop_opts: LoopOptions,
     pub output_dir: PathBuf,
+    /// Notices raised before the run (e.g. the offline fallback), recorded in the summary.
+    pub notices: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -349,13 +391,19 @@ pub struct RunFailure {
 
 impl From<crate::error::InputError> for RunFailure {
     fn from(e: crate::error::InputError) -> Self {
-        Self { error: e.into(), trace_dir: None }
+        Self {
+            error: e.into(),
+            trace_dir: None,
+        }
     }
 }
 
 impl From<PromptError> for RunFailure {
     fn from(error: PromptError) -> Self {
-        Self { error, trace_dir: None }
+        Self {
+            error,
+            trace_dir: None,
+        }
     }
 }
 
@@ -374,7 +422,10 @@ pub fn max_prompt_chars(agents: &Agents) -> usize {
 }
 
 fn weights(kind: PromptKind) -> serde_json::Map<String, serde_json::Value> {
-    kind.dimensions().iter().map(|d| (d.key.to_string(), serde_json::json!(d.weight))).collect()
+    kind.dimensions()
+        .iter()
+        .map(|d| (d.key.to_string(), serde_json::json!(d.weight)))
+        .collect()
 }
 
 fn now() -> String {
@@ -391,7 +442,15 @@ struct Base<'a> {
 }
 
 impl Base<'_> {
-    fn summary(&self, tool: &str, mode: &str, kind: PromptKind, trace: &TraceDir, run: Option<LoopRun>, calls: &[CallRecord]) -> TraceSummary {
+    fn summary(
+        &self,
+        tool: &str,
+        mode: &str,
+        kind: PromptKind,
+        trace: &TraceDir,
+        run: Option<LoopRun>,
+        calls: &[CallRecord],
+    ) -> TraceSummary {
         TraceSummary {
             tool: tool.into(),
             status: "completed".into(),
@@ -423,12 +482,31 @@ impl Base<'_> {
     }
 }
 
+/// Runs `fut` unless Ctrl-C comes first. Cancelling the loop's future keeps what it already
+/// stored in its `&mut LoopRun`, so the summary can still be written.
+async fn interruptible<F: std::future::Future<Output = Result<(), PromptError>>>(
+    fut: F,
+) -> Result<(), PromptError> {
+    tokio::select! {
+        r = fut => r,
+        _ = tokio::signal::ctrl_c() => Err(PromptError::Interrupted),
+    }
+}
+
 fn fail(trace: &TraceDir, mut summary: TraceSummary, error: PromptError) -> RunFailure {
-    summary.status = "failed".into();
+    summary.status = if matches!(error, PromptError::Interrupted) {
+        "interrupted"
+    } else {
+        "failed"
+    }
+    .into();
     summary.error = Some(error.to_string());
     // Best effort: the original error matters more than a failure to write the summary.
     let _ = trace.write_json("prompt_trace_summary.json", &summary);
-    RunFailure { error, trace_dir: Some(trace.path().to_path_buf()) }
+    RunFailure {
+        error,
+        trace_dir: Some(trace.path().to_path_buf()),
+    }
 }
 
 fn new_run(prompt: &str) -> LoopRun {
@@ -445,17 +523,36 @@ fn new_run(prompt: &str) -> LoopRun {
 }
 
 /// Runs a whole tool invocation: creates the trace folder, runs the loop(s), writes the summary.
-pub async fn run(agents: &Agents, opts: &RunOptions, progress: &dyn Progress) -> Result<RunOutcome, RunFailure> {
-    let mut base = Base { agents, opts, started: Instant::now(), started_at: now(), notices: Vec::new(), truncated: false };
+pub async fn run(
+    agents: &Agents,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunOutcome, RunFailure> {
+    let mut base = Base {
+        agents,
+        opts,
+        started: Instant::now(),
+        started_at: now(),
+        notices: opts.notices.clone(),
+        truncated: false,
+    };
     if opts.loop_opts.max_iterations == 0 {
-        return Err(crate::error::InputError::Option("--max-iterations must be at least 1".into()).into());
+        return Err(
+            crate::error::InputError::Option("--max-iterations must be at least 1".into()).into(),
+        );
     }
     if !(0.0..=100.0).contains(&opts.loop_opts.threshold) {
-        return Err(crate::error::InputError::Option("--threshold must be between 0 and 100".into()).into());
+        return Err(crate::error::InputError::Option(
+            "--threshold must be between 0 and 100".into(),
+        )
+        .into());
     }
     if let Some(sb) = &opts.storyboard {
         if sb.narrative_truncated {
-            base.notices.push(format!("the unified narrative was truncated to {} characters of context", crate::storyboard::MAX_NARRATIVE_CHARS));
+            base.notices.push(format!(
+                "the unified narrative was truncated to {} characters of context",
+                crate::storyboard::MAX_NARRATIVE_CHARS
+            ));
         }
         return run_storyboard(&mut base, sb, progress).await;
     }
@@ -472,13 +569,27 @@ pub async fn run(agents: &Agents, opts: &RunOptions, progress: &dyn Progress) ->
     }
     let (tool, kind, mode) = match (opts.tool, opts.image_to_video) {
         (Tool::Image, _) => ("enhance-image-prompt", PromptKind::Image, "image"),
-        (Tool::Video, true) => ("enhance-video-prompt", PromptKind::ImageToVideo, "image-to-video"),
+        (Tool::Video, true) => (
+            "enhance-video-prompt",
+            PromptKind::ImageToVideo,
+            "image-to-video",
+        ),
         (Tool::Video, false) => ("enhance-video-prompt", PromptKind::Video, "text-to-video"),
     };
     let trace = TraceDir::create_timestamped(&opts.output_dir)?;
     let mut run = new_run(&prompt);
     let ctx = EnhanceContext::default();
-    let res = run_loop(agents, kind, &prompt, &opts.loop_opts, &ctx, &trace, &mut run, progress).await;
+    let res = interruptible(run_loop(
+        agents,
+        kind,
+        &prompt,
+        &opts.loop_opts,
+        &ctx,
+        &trace,
+        &mut run,
+        progress,
+    ))
+    .await;
     if let Err(e) = res {
         let calls = run.calls.clone();
         let s = base.summary(tool, mode, kind, &trace, Some(run), &calls);
@@ -489,7 +600,11 @@ pub async fn run(agents: &Agents, opts: &RunOptions, progress: &dyn Progress) ->
     let mut plan_note = None;
     if opts.tool == Tool::Video {
         progress.step("VideoDirectorGPT plan");
-        match agents.plan(&final_prompt).await {
+        let planned = tokio::select! {
+            r = agents.plan(&final_prompt) => r.map_err(PromptError::from),
+            _ = tokio::signal::ctrl_c() => Err(PromptError::Interrupted),
+        };
+        match planned {
             Ok((p, rec, note)) => {
                 run.calls.push(rec);
                 if let Err(e) = trace.write_json("06_videodirectorgpt_plan.json", &p) {
@@ -506,13 +621,15 @@ pub async fn run(agents: &Agents, opts: &RunOptions, progress: &dyn Progress) ->
             Err(e) => {
                 let calls = run.calls.clone();
                 let s = base.summary(tool, mode, kind, &trace, Some(run), &calls);
-                return Err(fail(&trace, s, e.into()));
+                return Err(fail(&trace, s, e));
             }
         }
     }
     let motion = (kind == PromptKind::ImageToVideo).then(|| motion::derive(&final_prompt));
     if let Some(m) = &motion {
-        let r = trace.write_json("motion_prompt.json", m).and_then(|_| trace.write_text("negative_prompt.txt", &m.negative_prompt));
+        let r = trace
+            .write_json("motion_prompt.json", m)
+            .and_then(|_| trace.write_text("negative_prompt.txt", &m.negative_prompt));
         if let Err(e) = r {
             let calls = run.calls.clone();
             let s = base.summary(tool, mode, kind, &trace, Some(run), &calls);
@@ -525,11 +642,24 @@ pub async fn run(agents: &Agents, opts: &RunOptions, progress: &dyn Progress) ->
     summary.plan_note = plan_note;
     summary.motion_prompt = motion.as_ref().map(|m| m.motion_prompt.clone());
     summary.motion = motion;
-    trace.write_json("prompt_trace_summary.json", &summary).map_err(|e| RunFailure { error: e, trace_dir: Some(trace.path().into()) })?;
-    Ok(RunOutcome { summary, trace_dir: trace.path().into(), partial_failure: false })
+    trace
+        .write_json("prompt_trace_summary.json", &summary)
+        .map_err(|e| RunFailure {
+            error: e,
+            trace_dir: Some(trace.path().into()),
+        })?;
+    Ok(RunOutcome {
+        summary,
+        trace_dir: trace.path().into(),
+        partial_failure: false,
+    })
 }
 
-async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Progress) -> Result<RunOutcome, RunFailure> {
+async fn run_storyboard(
+    base: &mut Base<'_>,
+    sb: &Storyboard,
+    progress: &dyn Progress,
+) -> Result<RunOutcome, RunFailure> {
     let agents = base.agents;
     let opts = base.opts;
     let kind = PromptKind::ImageToVideo;
@@ -545,14 +675,24 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
         let clip_trace = match trace.subdir(&clip.folder) {
             Ok(t) => t,
             Err(e) => {
-                let s = base.summary("enhance-video-prompt", "storyboard", kind, &trace, None, &all_calls);
+                let s = base.summary(
+                    "enhance-video-prompt",
+                    "storyboard",
+                    kind,
+                    &trace,
+                    None,
+                    &all_calls,
+                );
                 return Err(fail(&trace, s, e));
             }
         };
         let (prompt, cut) = truncate_prompt(&clip.motion_description, limit);
         let mut notices = Vec::new();
         if cut {
-            let msg = format!("clip {}: motion_description truncated to {limit} characters", clip.clip_id);
+            let msg = format!(
+                "clip {}: motion_description truncated to {limit} characters",
+                clip.clip_id
+            );
             progress.notice(&msg);
             notices.push(msg);
         }
@@ -564,12 +704,28 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
                 perspective: clip.perspective.clone(),
                 lens_type: clip.lens_type.clone(),
             }),
-            start_frame: clip.start_frame_path.file_name().map(|f| f.to_string_lossy().into_owned()),
-            end_frame: clip.end_frame_path.file_name().map(|f| f.to_string_lossy().into_owned()),
+            start_frame: clip
+                .start_frame_path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned()),
+            end_frame: clip
+                .end_frame_path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned()),
             clip_label: Some(format!("{} of {n} (clip id {})", i + 1, clip.clip_id)),
         };
         let mut run = new_run(&prompt);
-        let res = run_loop(agents, kind, &prompt, &opts.loop_opts, &ctx, &clip_trace, &mut run, progress).await;
+        let res = interruptible(run_loop(
+            agents,
+            kind,
+            &prompt,
+            &opts.loop_opts,
+            &ctx,
+            &clip_trace,
+            &mut run,
+            progress,
+        ))
+        .await;
         all_calls.extend(run.calls.iter().cloned());
         let clip_cost = totals(&run.calls);
         let mut cs = ClipSummary {
@@ -594,16 +750,24 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
         };
         let mut clip_base_notices = base.notices.clone();
         clip_base_notices.extend(notices);
-        let clip_summary = |run: LoopRun, status: &str, err: Option<String>, motion: Option<MotionSpec>| {
-            let calls = run.calls.clone();
-            let mut s = base.summary("enhance-video-prompt", "storyboard-clip", kind, &clip_trace, Some(run), &calls);
-            s.notices = clip_base_notices.clone();
-            s.status = status.into();
-            s.error = err;
-            s.motion_prompt = motion.as_ref().map(|m| m.motion_prompt.clone());
-            s.motion = motion;
-            s
-        };
+        let clip_summary =
+            |run: LoopRun, status: &str, err: Option<String>, motion: Option<MotionSpec>| {
+                let calls = run.calls.clone();
+                let mut s = base.summary(
+                    "enhance-video-prompt",
+                    "storyboard-clip",
+                    kind,
+                    &clip_trace,
+                    Some(run),
+                    &calls,
+                );
+                s.notices = clip_base_notices.clone();
+                s.status = status.into();
+                s.error = err;
+                s.motion_prompt = motion.as_ref().map(|m| m.motion_prompt.clone());
+                s.motion = motion;
+                s
+            };
         match res {
             Ok(()) => {
                 let final_prompt = run.final_prompt.clone().unwrap_or_default();
@@ -611,12 +775,27 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
                 let written = clip_trace
                     .write_json("motion_prompt.json", &m)
                     .and_then(|_| clip_trace.write_text("negative_prompt.txt", &m.negative_prompt))
-                    .and_then(|_| clip_trace.write_json("prompt_trace_summary.json", &clip_summary(run, "completed", None, Some(m.clone()))));
+                    .and_then(|_| {
+                        clip_trace.write_json(
+                            "prompt_trace_summary.json",
+                            &clip_summary(run, "completed", None, Some(m.clone())),
+                        )
+                    });
                 if let Err(e) = written {
-                    let s = base.summary("enhance-video-prompt", "storyboard", kind, &trace, None, &all_calls);
+                    let s = base.summary(
+                        "enhance-video-prompt",
+                        "storyboard",
+                        kind,
+                        &trace,
+                        None,
+                        &all_calls,
+                    );
                     return Err(fail(&trace, s, e));
                 }
-                prompts.insert(clip.clip_id.clone(), serde_json::Value::String(final_prompt.clone()));
+                prompts.insert(
+                    clip.clip_id.clone(),
+                    serde_json::Value::String(final_prompt.clone()),
+                );
                 cs.enhanced_motion_prompt = Some(final_prompt);
                 cs.negative_prompt = Some(m.negative_prompt.clone());
                 cs.motion = Some(m);
@@ -624,12 +803,27 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
             Err(e) => {
                 failed += 1;
                 progress.notice(&format!("clip {} failed: {e}", clip.clip_id));
-                let _ = clip_trace.write_json("prompt_trace_summary.json", &clip_summary(run, "failed", Some(e.to_string()), None));
-                cs.status = "failed".into();
+                let status = if matches!(e, PromptError::Interrupted) {
+                    "interrupted"
+                } else {
+                    "failed"
+                };
+                let _ = clip_trace.write_json(
+                    "prompt_trace_summary.json",
+                    &clip_summary(run, status, Some(e.to_string()), None),
+                );
+                cs.status = status.into();
                 cs.error = Some(e.to_string());
                 if !matches!(e, PromptError::Llm(_)) {
                     clips.push(cs);
-                    let mut s = base.summary("enhance-video-prompt", "storyboard", kind, &trace, None, &all_calls);
+                    let mut s = base.summary(
+                        "enhance-video-prompt",
+                        "storyboard",
+                        kind,
+                        &trace,
+                        None,
+                        &all_calls,
+                    );
                     s.clips = Some(clips);
                     return Err(fail(&trace, s, e));
                 }
@@ -637,7 +831,14 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
         }
         clips.push(cs);
     }
-    let mut summary = base.summary("enhance-video-prompt", "storyboard", kind, &trace, None, &all_calls);
+    let mut summary = base.summary(
+        "enhance-video-prompt",
+        "storyboard",
+        kind,
+        &trace,
+        None,
+        &all_calls,
+    );
     summary.storyboard_path = Some(sb.path.display().to_string());
     summary.unified_narrative_path = Some(sb.unified_narrative_path.display().to_string());
     summary.storyboard_enhanced_prompts = Some(prompts.clone());
@@ -661,13 +862,23 @@ async fn run_storyboard(base: &mut Base<'_>, sb: &Storyboard, progress: &dyn Pro
         .write_json("storyboard_enhanced_motion_prompts.json", &doc)
         .and_then(|_| trace.write_json("prompt_trace_summary.json", &summary));
     if let Err(e) = w {
-        return Err(RunFailure { error: e, trace_dir: Some(trace.path().into()) });
-    }
-    if failed == n {
         return Err(RunFailure {
-            error: PromptError::AllClipsFailed { count: n, summary: trace.path().join("prompt_trace_summary.json") },
+            error: e,
             trace_dir: Some(trace.path().into()),
         });
     }
-    Ok(RunOutcome { summary, trace_dir: trace.path().into(), partial_failure: failed > 0 })
+    if failed == n {
+        return Err(RunFailure {
+            error: PromptError::AllClipsFailed {
+                count: n,
+                summary: trace.path().join("prompt_trace_summary.json"),
+            },
+            trace_dir: Some(trace.path().into()),
+        });
+    }
+    Ok(RunOutcome {
+        summary,
+        trace_dir: trace.path().into(),
+        partial_failure: failed > 0,
+    })
 }

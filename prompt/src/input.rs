@@ -29,13 +29,18 @@ pub fn read_prompt(src: &PromptSource) -> Result<String, InputError> {
             let mut b = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut b)
-                .map_err(|e| InputError::Read { path: "<stdin>".into(), source: e })?;
+                .map_err(|e| InputError::Read {
+                    path: "<stdin>".into(),
+                    source: e,
+                })?;
             (b, PathBuf::from("<stdin>"))
         }
         PromptSource::File(p) => (read_file(p)?, p.clone()),
     };
-    let text = String::from_utf8(bytes)
-        .map_err(|e| InputError::NotUtf8 { path, offset: e.utf8_error().valid_up_to() })?;
+    let text = String::from_utf8(bytes).map_err(|e| InputError::NotUtf8 {
+        path,
+        offset: e.utf8_error().valid_up_to(),
+    })?;
     let text = text.trim().to_string();
     if text.is_empty() {
         return Err(InputError::EmptyPrompt);
@@ -47,7 +52,10 @@ pub(crate) fn read_file(p: &Path) -> Result<Vec<u8>, InputError> {
     if p.is_dir() {
         return Err(InputError::PromptIsDirectory(p.into()));
     }
-    std::fs::read(p).map_err(|e| InputError::Read { path: p.into(), source: e })
+    std::fs::read(p).map_err(|e| InputError::Read {
+        path: p.into(),
+        source: e,
+    })
 }
 
 /// Cuts `text` to at most `max_chars` characters, at a word boundary when one is near.
@@ -79,12 +87,21 @@ mod tests {
     #[test]
     fn rejects_dirs_bad_utf8_and_blank() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(read_prompt(&PromptSource::File(d.path().into())), Err(InputError::PromptIsDirectory(_))));
+        assert!(matches!(
+            read_prompt(&PromptSource::File(d.path().into())),
+            Err(InputError::PromptIsDirectory(_))
+        ));
         let p = d.path().join("x.txt");
         std::fs::write(&p, b"ok \xff\xfe").unwrap();
-        assert!(matches!(read_prompt(&PromptSource::File(p.clone())), Err(InputError::NotUtf8 { offset: 3, .. })));
+        assert!(matches!(
+            read_prompt(&PromptSource::File(p.clone())),
+            Err(InputError::NotUtf8 { offset: 3, .. })
+        ));
         std::fs::write(&p, "  \n ").unwrap();
-        assert!(matches!(read_prompt(&PromptSource::File(p.clone())), Err(InputError::EmptyPrompt)));
+        assert!(matches!(
+            read_prompt(&PromptSource::File(p.clone())),
+            Err(InputError::EmptyPrompt)
+        ));
         std::fs::write(&p, " a cat \n").unwrap();
         assert_eq!(read_prompt(&PromptSource::File(p)).unwrap(), "a cat");
     }

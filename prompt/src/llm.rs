@@ -94,13 +94,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(s: impl Into<String>) -> Self {
-        Self { role: Role::System, content: s.into() }
+        Self {
+            role: Role::System,
+            content: s.into(),
+        }
     }
     pub fn user(s: impl Into<String>) -> Self {
-        Self { role: Role::User, content: s.into() }
+        Self {
+            role: Role::User,
+            content: s.into(),
+        }
     }
     pub fn assistant(s: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: s.into() }
+        Self {
+            role: Role::Assistant,
+            content: s.into(),
+        }
     }
 }
 
@@ -141,7 +150,9 @@ pub struct HttpLlm {
 
 impl fmt::Debug for HttpLlm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpLlm").field("endpoint", &self.endpoint).finish()
+        f.debug_struct("HttpLlm")
+            .field("endpoint", &self.endpoint)
+            .finish()
     }
 }
 
@@ -161,7 +172,12 @@ impl HttpLlm {
             .build()
             .map_err(|e| LlmError::Client(e.to_string()))?;
         let endpoint = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
-        Ok(Self { cfg, client, endpoint, json_mode: AtomicBool::new(true) })
+        Ok(Self {
+            cfg,
+            client,
+            endpoint,
+            json_mode: AtomicBool::new(true),
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -178,7 +194,8 @@ impl HttpLlm {
 
     fn body(&self, req: &ChatRequest, json: bool) -> Result<serde_json::Value, LlmError> {
         let client_err = |e: async_openai::error::OpenAIError| LlmError::Client(e.to_string());
-        let mut messages: Vec<ChatCompletionRequestMessage> = Vec::with_capacity(req.messages.len());
+        let mut messages: Vec<ChatCompletionRequestMessage> =
+            Vec::with_capacity(req.messages.len());
         for m in &req.messages {
             messages.push(match m.role {
                 Role::System => ChatCompletionRequestSystemMessageArgs::default()
@@ -221,7 +238,13 @@ impl HttpLlm {
             attempts += 1;
             match self.attempt(&body).await {
                 Ok((content, usage)) => {
-                    return Ok(ChatReply { content, usage, attempts, elapsed: start.elapsed(), json_mode: json })
+                    return Ok(ChatReply {
+                        content,
+                        usage,
+                        attempts,
+                        elapsed: start.elapsed(),
+                        json_mode: json,
+                    })
                 }
                 Err(e) => {
                     if json && e.status == Some(400) && mentions_response_format(&e.message) {
@@ -236,7 +259,10 @@ impl HttpLlm {
                                 status,
                                 body: e.message,
                             },
-                            None => LlmError::BadResponse { endpoint: self.endpoint.clone(), reason: e.message },
+                            None => LlmError::BadResponse {
+                                endpoint: self.endpoint.clone(),
+                                reason: e.message,
+                            },
                         });
                     }
                     if failures >= self.cfg.max_retries {
@@ -303,7 +329,11 @@ impl HttpLlm {
             retry: e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
             retry_after: None,
             status: None,
-            message: self.scrub(&if src.is_empty() { kind } else { format!("{kind}: {src}") }),
+            message: self.scrub(&if src.is_empty() {
+                kind
+            } else {
+                format!("{kind}: {src}")
+            }),
         }
     }
 }
@@ -314,8 +344,15 @@ fn mentions_response_format(msg: &str) -> bool {
 }
 
 /// Wait before retry number `failures` (0-based). `jitter` is uniform in [0, 1).
-pub fn backoff_delay(cfg: &HttpConfig, failures: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-    let exp = cfg.backoff_base.saturating_mul(2u32.saturating_pow(failures.min(16)));
+pub fn backoff_delay(
+    cfg: &HttpConfig,
+    failures: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let exp = cfg
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(failures.min(16)));
     let exp = exp.min(cfg.backoff_max);
     let jittered = exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0));
     match retry_after {
@@ -337,8 +374,8 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
 
 /// Reads `choices[0].message.content` and `usage` from a chat-completions reply.
 pub fn parse_reply(text: &str) -> Result<(String, Usage), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("reply is not JSON ({e}): {}", snippet(text)))?;
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("reply is not JSON ({e}): {}", snippet(text)))?;
     let content = v
         .pointer("/choices/0/message/content")
         .and_then(|c| c.as_str())
@@ -347,9 +384,20 @@ pub fn parse_reply(text: &str) -> Result<(String, Usage), String> {
     let usage = match v.get("usage") {
         Some(u) if u.is_object() => {
             let p = u.get("prompt_tokens").and_then(|x| x.as_u64()).unwrap_or(0);
-            let c = u.get("completion_tokens").and_then(|x| x.as_u64()).unwrap_or(0);
-            let t = u.get("total_tokens").and_then(|x| x.as_u64()).unwrap_or(p + c);
-            Usage { prompt_tokens: p, completion_tokens: c, total_tokens: t, reported: true }
+            let c = u
+                .get("completion_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0);
+            let t = u
+                .get("total_tokens")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(p + c);
+            Usage {
+                prompt_tokens: p,
+                completion_tokens: c,
+                total_tokens: t,
+                reported: true,
+            }
         }
         _ => Usage::default(),
     };
@@ -376,11 +424,22 @@ mod tests {
 
     #[test]
     fn retry_after_seconds_and_date() {
-        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").unwrap().to_utc();
+        let now = chrono::DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT")
+            .unwrap()
+            .to_utc();
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:07 GMT", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("1.5", now),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:07 GMT", now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-1", now), None);
     }
@@ -389,11 +448,20 @@ mod tests {
     fn backoff_grows_caps_and_honours_retry_after() {
         let cfg = HttpConfig::new("http://x", None);
         assert_eq!(backoff_delay(&cfg, 0, None, 1.0), Duration::from_secs(1));
-        assert_eq!(backoff_delay(&cfg, 0, None, 0.0), Duration::from_millis(500));
+        assert_eq!(
+            backoff_delay(&cfg, 0, None, 0.0),
+            Duration::from_millis(500)
+        );
         assert_eq!(backoff_delay(&cfg, 3, None, 1.0), Duration::from_secs(8));
         assert_eq!(backoff_delay(&cfg, 10, None, 1.0), Duration::from_secs(30));
-        assert_eq!(backoff_delay(&cfg, 0, Some(Duration::from_secs(5)), 1.0), Duration::from_secs(5));
-        assert_eq!(backoff_delay(&cfg, 0, Some(Duration::from_secs(999)), 1.0), Duration::from_secs(120));
+        assert_eq!(
+            backoff_delay(&cfg, 0, Some(Duration::from_secs(5)), 1.0),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            backoff_delay(&cfg, 0, Some(Duration::from_secs(999)), 1.0),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]
@@ -403,7 +471,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c, "hi");
-        assert_eq!(u, Usage { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, reported: true });
+        assert_eq!(
+            u,
+            Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2,
+                total_tokens: 5,
+                reported: true
+            }
+        );
         let (_, u) = parse_reply(r#"{"choices":[{"message":{"content":"x"}}]}"#).unwrap();
         assert!(!u.reported);
         assert!(parse_reply("<html>").is_err());
@@ -432,6 +508,10 @@ mod tests {
         assert_eq!(b["messages"][0]["role"], "system");
         assert_eq!(b["messages"][1]["content"], "u");
         assert_eq!(b["response_format"]["type"], "json_object");
-        assert!(llm.body(&req, false).unwrap().get("response_format").is_none());
+        assert!(llm
+            .body(&req, false)
+            .unwrap()
+            .get("response_format")
+            .is_none());
     }
 }

@@ -17,19 +17,63 @@ pub struct MotionSpec {
 }
 
 const MOVES: &[(&str, &[&str])] = &[
-    ("dolly", &["dolly", "dolly-in", "dolly in", "dolly out", "push-in", "push in", "pull-back", "pull back"]),
-    ("tracking", &["tracking", "tracking shot", "follows", "truck", "trucking"]),
+    (
+        "dolly",
+        &[
+            "dolly",
+            "dolly-in",
+            "dolly in",
+            "dolly out",
+            "push-in",
+            "push in",
+            "pull-back",
+            "pull back",
+        ],
+    ),
+    (
+        "tracking",
+        &["tracking", "tracking shot", "follows", "truck", "trucking"],
+    ),
     ("pan", &["pan", "pans", "panning", "whip pan"]),
     ("tilt", &["tilt", "tilts"]),
     ("orbit", &["orbit", "orbiting", "arc shot"]),
-    ("crane", &["crane", "crane shot", "rises above", "drone shot"]),
+    (
+        "crane",
+        &["crane", "crane shot", "rises above", "drone shot"],
+    ),
     ("handheld", &["handheld"]),
     ("zoom", &["zoom", "zooms"]),
-    ("static", &["static", "static camera", "locked-off", "locked off"]),
+    (
+        "static",
+        &["static", "static camera", "locked-off", "locked off"],
+    ),
 ];
 
-const DYNAMIC: &[&str] = &["dynamic", "fast", "fast-paced", "rapid", "races", "runs", "sprints", "energetic", "explodes", "crashes", "whip pan"];
-const SUBTLE: &[&str] = &["subtle", "gentle", "gently", "slow", "slowly", "calm", "still", "soft", "drifts", "unhurried"];
+const DYNAMIC: &[&str] = &[
+    "dynamic",
+    "fast",
+    "fast-paced",
+    "rapid",
+    "races",
+    "runs",
+    "sprints",
+    "energetic",
+    "explodes",
+    "crashes",
+    "whip pan",
+];
+const SUBTLE: &[&str] = &[
+    "subtle",
+    "gentle",
+    "gently",
+    "slow",
+    "slowly",
+    "calm",
+    "still",
+    "soft",
+    "drifts",
+    "unhurried",
+];
 
 pub fn derive(motion_prompt: &str) -> MotionSpec {
     let norm = normalize(motion_prompt);
@@ -52,8 +96,17 @@ pub fn derive(motion_prompt: &str) -> MotionSpec {
         _ => "24-30 fps: moderate motion; keep the camera move at a constant speed across the clip so frames interpolate cleanly.",
     };
     let mut negative = vec![
-        "jerky motion", "flicker", "warping", "morphing", "inconsistent lighting", "sudden cuts", "frame stutter",
-        "distorted anatomy", "identity drift", "text", "watermark",
+        "jerky motion",
+        "flicker",
+        "warping",
+        "morphing",
+        "inconsistent lighting",
+        "sudden cuts",
+        "frame stutter",
+        "distorted anatomy",
+        "identity drift",
+        "text",
+        "watermark",
     ];
     match intensity {
         "subtle" => negative.extend(["fast motion", "abrupt camera moves", "camera shake"]),

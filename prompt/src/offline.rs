@@ -27,7 +27,11 @@ fn pick<'a>(h: u64, salt: u64, options: &[&'a str]) -> &'a str {
 fn clean_core(text: &str) -> String {
     let mut core = text.trim().to_string();
     let lower = core.to_lowercase();
-    if let Some(pos) = SCENE_CHANGE_TERMS.iter().filter_map(|t| lower.find(t)).min() {
+    if let Some(pos) = SCENE_CHANGE_TERMS
+        .iter()
+        .filter_map(|t| lower.find(t))
+        .min()
+    {
         if core.is_char_boundary(pos) {
             core.truncate(pos);
         }
@@ -35,16 +39,26 @@ fn clean_core(text: &str) -> String {
     let kept: Vec<&str> = core
         .split_whitespace()
         .filter(|w| {
-            let bare: String = w.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+            let bare: String = w
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .collect::<String>()
+                .to_lowercase();
             !VAGUE_TERMS.contains(&bare.as_str())
         })
         .collect();
-    kept.join(" ").trim_end_matches(|c: char| c == '.' || c == ',' || c == ';' || c == ' ' || c == ':').to_string()
+    kept.join(" ")
+        .trim_end_matches(['.', ',', ';', ' ', ':'])
+        .to_string()
 }
 
 fn article(word: &str) -> &'static str {
     let w = word.to_ascii_lowercase();
-    if w.starts_with(['a', 'e', 'i', 'o', 'u']) || w.starts_with("8") || w.starts_with("18") || w.starts_with("11") {
+    if w.starts_with(['a', 'e', 'i', 'o', 'u'])
+        || w.starts_with("8")
+        || w.starts_with("18")
+        || w.starts_with("11")
+    {
         "an"
     } else {
         "a"
@@ -80,7 +94,11 @@ fn narrative_mood(ctx: &EnhanceContext) -> Option<String> {
 pub fn enhance(kind: PromptKind, current: &str, ctx: &EnhanceContext) -> String {
     let h = fnv(current);
     let core = clean_core(current);
-    let core = if core.is_empty() { current.trim().to_string() } else { core };
+    let core = if core.is_empty() {
+        current.trim().to_string()
+    } else {
+        core
+    };
     let f = analyze(&core);
     let cam = ctx.camera.as_ref();
     let mut prefix: Vec<String> = Vec::new();
@@ -89,14 +107,38 @@ pub fn enhance(kind: PromptKind, current: &str, ctx: &EnhanceContext) -> String 
         PromptKind::Video | PromptKind::ImageToVideo => {
             if f.framing == 0 {
                 prefix.push(match cam {
-                    Some(c) if !c.shot_size.is_empty() => format!("{} shot", c.shot_size.trim_end_matches(" shot")),
-                    _ => pick(h, 1, &["wide establishing shot", "medium shot", "medium close-up", "wide aerial shot"]).into(),
+                    Some(c) if !c.shot_size.is_empty() => {
+                        format!("{} shot", c.shot_size.trim_end_matches(" shot"))
+                    }
+                    _ => pick(
+                        h,
+                        1,
+                        &[
+                            "wide establishing shot",
+                            "medium shot",
+                            "medium close-up",
+                            "wide aerial shot",
+                        ],
+                    )
+                    .into(),
                 });
             }
             if f.movement == 0 {
                 prefix.push(match cam {
-                    Some(c) if !c.camera_movement.is_empty() => format!("{} camera move", c.camera_movement),
-                    _ => pick(h, 2, &["slow steady tracking shot", "gentle dolly-in", "smooth gimbal pan", "slow push-in"]).into(),
+                    Some(c) if !c.camera_movement.is_empty() => {
+                        format!("{} camera move", c.camera_movement)
+                    }
+                    _ => pick(
+                        h,
+                        2,
+                        &[
+                            "slow steady tracking shot",
+                            "gentle dolly-in",
+                            "smooth gimbal pan",
+                            "slow push-in",
+                        ],
+                    )
+                    .into(),
                 });
             }
             if let Some(c) = cam {
@@ -105,41 +147,118 @@ pub fn enhance(kind: PromptKind, current: &str, ctx: &EnhanceContext) -> String 
                 }
             }
             if f.action == 0 {
-                clauses.push(pick(h, 3, &["as the subject slowly turns toward the light", "as the scene gently moves to life", "as the subject reaches forward with deliberate motion"]).into());
+                clauses.push(
+                    pick(
+                        h,
+                        3,
+                        &[
+                            "as the subject slowly turns toward the light",
+                            "as the scene gently moves to life",
+                            "as the subject reaches forward with deliberate motion",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.setting == 0 {
-                clauses.push(pick(h, 4, &["in a quiet open landscape", "in a softly lit interior", "in a city street at dusk"]).into());
+                clauses.push(
+                    pick(
+                        h,
+                        4,
+                        &[
+                            "in a quiet open landscape",
+                            "in a softly lit interior",
+                            "in a city street at dusk",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.style == 0 {
-                clauses.push(pick(h, 5, &["cinematic 35mm film style", "documentary style realism", "photorealistic commercial style"]).into());
+                clauses.push(
+                    pick(
+                        h,
+                        5,
+                        &[
+                            "cinematic 35mm film style",
+                            "documentary style realism",
+                            "photorealistic commercial style",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.mood == 0 {
-                let mood = narrative_mood(ctx).unwrap_or_else(|| pick(h, 6, &["serene", "hopeful", "dramatic", "nostalgic"]).to_string());
+                let mood = narrative_mood(ctx).unwrap_or_else(|| {
+                    pick(h, 6, &["serene", "hopeful", "dramatic", "nostalgic"]).to_string()
+                });
                 clauses.push(format!("{mood} mood"));
             }
             let mut look: Vec<String> = Vec::new();
             if f.lighting == 0 {
-                look.push(pick(h, 7, &["golden hour backlight with soft rim light", "soft diffused natural light", "low-key lighting with volumetric light"]).into());
+                look.push(
+                    pick(
+                        h,
+                        7,
+                        &[
+                            "golden hour backlight with soft rim light",
+                            "soft diffused natural light",
+                            "low-key lighting with volumetric light",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.palette == 0 {
-                look.push(pick(h, 8, &["warm amber and teal color palette", "muted earth tones color palette", "cool blue and silver color palette"]).into());
+                look.push(
+                    pick(
+                        h,
+                        8,
+                        &[
+                            "warm amber and teal color palette",
+                            "muted earth tones color palette",
+                            "cool blue and silver color palette",
+                        ],
+                    )
+                    .into(),
+                );
             }
             let lens_phrase = match cam {
-                Some(c) if !c.lens_type.is_empty() => format!("{} lens", c.lens_type.trim_end_matches(" lens")),
+                Some(c) if !c.lens_type.is_empty() => {
+                    format!("{} lens", c.lens_type.trim_end_matches(" lens"))
+                }
                 _ => pick(h, 9, &["35mm lens", "50mm lens", "85mm lens"]).to_string(),
             };
             match (f.lens == 0, f.dof == 0) {
-                (true, true) => look.push(format!("shallow depth of field on {} {lens_phrase}", article(&lens_phrase))),
-                (true, false) => look.push(format!("shot on {} {lens_phrase}", article(&lens_phrase))),
+                (true, true) => look.push(format!(
+                    "shallow depth of field on {} {lens_phrase}",
+                    article(&lens_phrase)
+                )),
+                (true, false) => {
+                    look.push(format!("shot on {} {lens_phrase}", article(&lens_phrase)))
+                }
                 (false, true) => look.push("shallow depth of field".into()),
                 _ => {}
             }
             let mut motion: Vec<String> = Vec::new();
             if f.timing == 0 {
-                motion.push("the action unfolds over a few seconds, then settles on a final beat".into());
+                motion.push(
+                    "the action unfolds over a few seconds, then settles on a final beat".into(),
+                );
             }
             if f.intensity == 0 {
-                motion.push(pick(h, 10, &["subtle motion", "moderate, fluid motion", "gentle, unhurried motion"]).into());
+                motion.push(
+                    pick(
+                        h,
+                        10,
+                        &[
+                            "subtle motion",
+                            "moderate, fluid motion",
+                            "gentle, unhurried motion",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.continuity == 0 {
                 motion.push(if kind == PromptKind::ImageToVideo {
@@ -172,23 +291,62 @@ pub fn enhance(kind: PromptKind, current: &str, ctx: &EnhanceContext) -> String 
         }
         PromptKind::Image => {
             if f.framing == 0 {
-                prefix.push(pick(h, 1, &["medium close-up portrait", "wide shot", "medium shot"]).into());
+                prefix.push(
+                    pick(
+                        h,
+                        1,
+                        &["medium close-up portrait", "wide shot", "medium shot"],
+                    )
+                    .into(),
+                );
             }
             if f.angle == 0 {
-                prefix.push(pick(h, 2, &["eye-level angle", "low-angle view", "high-angle view"]).into());
+                prefix.push(
+                    pick(
+                        h,
+                        2,
+                        &["eye-level angle", "low-angle view", "high-angle view"],
+                    )
+                    .into(),
+                );
             }
             if f.descriptors == 0 {
                 clauses.push("with fine textured detail".into());
             }
             if f.setting == 0 {
-                clauses.push(pick(h, 3, &["in a softly lit studio", "in a quiet open landscape", "in a city street at dusk"]).into());
+                clauses.push(
+                    pick(
+                        h,
+                        3,
+                        &[
+                            "in a softly lit studio",
+                            "in a quiet open landscape",
+                            "in a city street at dusk",
+                        ],
+                    )
+                    .into(),
+                );
             }
             let mut look: Vec<String> = Vec::new();
             if f.lighting == 0 {
-                look.push(pick(h, 4, &["soft golden hour light from the side", "soft diffused window light", "dramatic rim light with deep shadows"]).into());
+                look.push(
+                    pick(
+                        h,
+                        4,
+                        &[
+                            "soft golden hour light from the side",
+                            "soft diffused window light",
+                            "dramatic rim light with deep shadows",
+                        ],
+                    )
+                    .into(),
+                );
             }
             match (f.lens == 0, f.dof == 0) {
-                (true, true) => look.push(format!("shot on an {} with shallow depth of field and soft bokeh", pick(h, 5, &["85mm lens", "50mm lens"]))),
+                (true, true) => look.push(format!(
+                    "shot on an {} with shallow depth of field and soft bokeh",
+                    pick(h, 5, &["85mm lens", "50mm lens"])
+                )),
                 (true, false) => look.push("shot on a 50mm lens".into()),
                 (false, true) => look.push("shallow depth of field".into()),
                 _ => {}
@@ -197,13 +355,38 @@ pub fn enhance(kind: PromptKind, current: &str, ctx: &EnhanceContext) -> String 
                 look.push("composed on the rule of thirds with clean negative space".into());
             }
             if f.style == 0 {
-                look.push(pick(h, 6, &["photorealistic editorial style", "cinematic style", "minimalist commercial style"]).into());
+                look.push(
+                    pick(
+                        h,
+                        6,
+                        &[
+                            "photorealistic editorial style",
+                            "cinematic style",
+                            "minimalist commercial style",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.palette == 0 {
-                look.push(pick(h, 7, &["warm amber color palette", "muted earth tones color palette", "cool teal color palette"]).into());
+                look.push(
+                    pick(
+                        h,
+                        7,
+                        &[
+                            "warm amber color palette",
+                            "muted earth tones color palette",
+                            "cool teal color palette",
+                        ],
+                    )
+                    .into(),
+                );
             }
             if f.mood == 0 {
-                look.push(format!("{} mood", pick(h, 8, &["calm", "intimate", "dramatic"])));
+                look.push(format!(
+                    "{} mood",
+                    pick(h, 8, &["calm", "intimate", "dramatic"])
+                ));
             }
             let head = if prefix.is_empty() {
                 capitalize(&core)
@@ -238,10 +421,17 @@ pub fn critique(kind: PromptKind, prompt: &str) -> Critique {
     let feedback = if missing.is_empty() {
         format!("The prompt covers every element of the guide. Weakest dimension: {weakest}.")
     } else {
-        format!("Missing: {}. Weakest dimension: {weakest}.", missing.join(", "))
+        format!(
+            "Missing: {}. Weakest dimension: {weakest}.",
+            missing.join(", ")
+        )
     };
     let suggestions = missing.iter().map(|m| format!("Add {m}.")).collect();
-    Critique { scores, feedback, suggestions }
+    Critique {
+        scores,
+        feedback,
+        suggestions,
+    }
 }
 
 /// A three-shot plan (establish, action, resolve) built from the final prompt.
@@ -259,24 +449,60 @@ pub fn plan(prompt: &str) -> VideoPlan {
     let angle = first(rubric::ANGLE_TERMS, "eye-level");
     let lens = norm
         .split_whitespace()
-        .find(|w| w.ends_with("mm") && w.len() > 2 && w[..w.len() - 2].chars().all(|c| c.is_ascii_digit()))
+        .find(|w| {
+            w.ends_with("mm") && w.len() > 2 && w[..w.len() - 2].chars().all(|c| c.is_ascii_digit())
+        })
         .map(|w| w.to_string())
         .unwrap_or_else(|| first(rubric::LENS_TERMS, "35mm"));
-    let core = prompt.split([':', ';']).find(|s| s.split_whitespace().count() >= 3).unwrap_or(prompt);
+    let core = prompt
+        .split([':', ';'])
+        .find(|s| s.split_whitespace().count() >= 3)
+        .unwrap_or(prompt);
     let core = core.split(',').next().unwrap_or(core).trim().to_string();
-    let subject: String = core.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
-    let look = prompt.split(';').nth(1).map(|s| s.trim().to_string()).unwrap_or_default();
+    let subject: String = core
+        .split_whitespace()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let look = prompt
+        .split(';')
+        .nth(1)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
     let shot = |id: &str, desc: String, shot_size: &str, mv: &str, dur: f64| Shot {
         shot_id: id.into(),
         description: desc,
-        camera: CameraSpec { shot_size: shot_size.into(), movement: mv.into(), angle: angle.clone(), lens: lens.clone() },
+        camera: CameraSpec {
+            shot_size: shot_size.into(),
+            movement: mv.into(),
+            angle: angle.clone(),
+            lens: lens.clone(),
+        },
         duration_seconds: dur,
         entities: vec![subject.clone()],
     };
     let shots = vec![
-        shot("S1", format!("Establish the setting and subject: {core}"), &size, &movement, 2.0),
-        shot("S2", format!("Main action beat: {core}"), "medium shot", &movement, 3.0),
-        shot("S3", "Resolve on the final beat, holding the subject in frame".to_string(), "close-up", "slow push-in", 2.0),
+        shot(
+            "S1",
+            format!("Establish the setting and subject: {core}"),
+            &size,
+            &movement,
+            2.0,
+        ),
+        shot(
+            "S2",
+            format!("Main action beat: {core}"),
+            "medium shot",
+            &movement,
+            3.0,
+        ),
+        shot(
+            "S3",
+            "Resolve on the final beat, holding the subject in frame".to_string(),
+            "close-up",
+            "slow push-in",
+            2.0,
+        ),
     ];
     VideoPlan {
         scene_dependencies: vec![
@@ -300,26 +526,44 @@ mod tests {
     fn director_reaches_guide_and_is_deterministic() {
         let ctx = EnhanceContext::default();
         let a = enhance(PromptKind::Video, "a cat walks on a beach", &ctx);
-        assert_eq!(a, enhance(PromptKind::Video, "a cat walks on a beach", &ctx));
+        assert_eq!(
+            a,
+            enhance(PromptKind::Video, "a cat walks on a beach", &ctx)
+        );
         let before = rubric::rule_scores(PromptKind::Video, "a cat walks on a beach").overall;
         let after = rubric::rule_scores(PromptKind::Video, &a).overall;
         assert!(after >= 85.0 && after > before, "{a} -> {after}");
         assert!(a.contains("a cat walks on a beach"));
-        assert!(rubric::missing_elements(PromptKind::Video, &a).is_empty(), "{a} {:?}", rubric::missing_elements(PromptKind::Video, &a));
+        assert!(
+            rubric::missing_elements(PromptKind::Video, &a).is_empty(),
+            "{a} {:?}",
+            rubric::missing_elements(PromptKind::Video, &a)
+        );
         // a second pass adds nothing (convergence)
-        assert_eq!(rubric::rule_scores(PromptKind::Video, &enhance(PromptKind::Video, &a, &ctx)).overall, after);
+        assert_eq!(
+            rubric::rule_scores(PromptKind::Video, &enhance(PromptKind::Video, &a, &ctx)).overall,
+            after
+        );
     }
 
     #[test]
     fn director_keeps_one_scene_and_drops_vague_words() {
-        let a = enhance(PromptKind::Video, "a really nice dog runs, cut to a cat", &EnhanceContext::default());
+        let a = enhance(
+            PromptKind::Video,
+            "a really nice dog runs, cut to a cat",
+            &EnhanceContext::default(),
+        );
         assert!(!a.to_lowercase().contains("cut to"), "{a}");
         assert!(!a.contains("nice"), "{a}");
     }
 
     #[test]
     fn image_director_covers_image_dimensions() {
-        let a = enhance(PromptKind::Image, "a red vintage bicycle", &EnhanceContext::default());
+        let a = enhance(
+            PromptKind::Image,
+            "a red vintage bicycle",
+            &EnhanceContext::default(),
+        );
         let s = rubric::rule_scores(PromptKind::Image, &a);
         assert!(s.overall >= 85.0, "{a} {s:?}");
     }

@@ -56,7 +56,10 @@ impl VideoPlan {
     /// Checks what serde cannot: ids unique and referenced ids existing, durations sane.
     pub fn validate(&self) -> Result<(), String> {
         if self.shots.is_empty() || self.shots.len() > MAX_SHOTS {
-            return Err(format!("a plan needs 1..={MAX_SHOTS} shots, got {}", self.shots.len()));
+            return Err(format!(
+                "a plan needs 1..={MAX_SHOTS} shots, got {}",
+                self.shots.len()
+            ));
         }
         let mut ids: Vec<&str> = Vec::new();
         for s in &self.shots {
@@ -70,10 +73,16 @@ impl VideoPlan {
                 return Err(format!("shot {} has an empty description", s.shot_id));
             }
             if !(s.duration_seconds > 0.0 && s.duration_seconds <= 60.0) {
-                return Err(format!("shot {} has duration_seconds {} (must be in (0, 60])", s.shot_id, s.duration_seconds));
+                return Err(format!(
+                    "shot {} has duration_seconds {} (must be in (0, 60])",
+                    s.shot_id, s.duration_seconds
+                ));
             }
             if s.camera.shot_size.trim().is_empty() || s.camera.movement.trim().is_empty() {
-                return Err(format!("shot {} lacks camera shot_size or movement", s.shot_id));
+                return Err(format!(
+                    "shot {} lacks camera shot_size or movement",
+                    s.shot_id
+                ));
             }
             ids.push(&s.shot_id);
         }
@@ -93,7 +102,10 @@ impl VideoPlan {
             }
             for id in &g.shots {
                 if !ids.contains(&id.as_str()) {
-                    return Err(format!("consistency group {} refers to unknown shot {id:?}", g.group_id));
+                    return Err(format!(
+                        "consistency group {} refers to unknown shot {id:?}",
+                        g.group_id
+                    ));
                 }
             }
         }
@@ -123,7 +135,11 @@ mod tests {
     fn schema_hint_is_a_valid_plan_shape() {
         plan().validate().unwrap();
         let raw: Result<VideoPlan, _> = serde_json::from_str(PLAN_SCHEMA_HINT);
-        assert!(raw.unwrap().validate().unwrap_err().contains("unknown shot"));
+        assert!(raw
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .contains("unknown shot"));
     }
 
     #[test]

@@ -31,15 +31,20 @@ pub struct PriceTable {
 
 impl PriceTable {
     pub fn builtin() -> Self {
-        serde_json::from_str(DEFAULT_PRICES_JSON).expect("data/prices.json is checked by a unit test")
+        serde_json::from_str(DEFAULT_PRICES_JSON)
+            .expect("data/prices.json is checked by a unit test")
     }
 
     /// The built-in table with the entries of `path` added or replaced.
     pub fn with_overrides(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| InputError::Prices { path: path.into(), reason: e.to_string() })?;
-        let user: PriceTable = serde_json::from_str(&text)
-            .map_err(|e| InputError::Prices { path: path.into(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| InputError::Prices {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        let user: PriceTable = serde_json::from_str(&text).map_err(|e| InputError::Prices {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         for (name, p) in &user.models {
             if !(p.input_per_1m >= 0.0 && p.output_per_1m >= 0.0) {
                 return Err(InputError::Prices {
@@ -67,12 +72,15 @@ impl PriceTable {
     /// Cost in USD, or `None` when the model is not in the table.
     pub fn cost(&self, model: &str, prompt_tokens: u64, completion_tokens: u64) -> Option<f64> {
         self.lookup(model).map(|p| {
-            prompt_tokens as f64 / 1e6 * p.input_per_1m + completion_tokens as f64 / 1e6 * p.output_per_1m
+            prompt_tokens as f64 / 1e6 * p.input_per_1m
+                + completion_tokens as f64 / 1e6 * p.output_per_1m
         })
     }
 
     pub fn context_tokens(&self, model: &str) -> u64 {
-        self.lookup(model).and_then(|p| p.context_tokens).unwrap_or(DEFAULT_CONTEXT_TOKENS)
+        self.lookup(model)
+            .and_then(|p| p.context_tokens)
+            .unwrap_or(DEFAULT_CONTEXT_TOKENS)
     }
 }
 
@@ -91,7 +99,10 @@ mod tests {
     fn lookup_longest_prefix() {
         let t = PriceTable::builtin();
         assert_eq!(t.lookup("gpt-4o-mini-2024").unwrap().input_per_1m, 0.15);
-        assert_eq!(t.lookup("gpt-4-turbo-2024-04-09").unwrap().input_per_1m, 10.0);
+        assert_eq!(
+            t.lookup("gpt-4-turbo-2024-04-09").unwrap().input_per_1m,
+            10.0
+        );
         assert!(t.lookup("llama3").is_none());
         assert_eq!(t.context_tokens("llama3"), DEFAULT_CONTEXT_TOKENS);
     }
@@ -100,7 +111,11 @@ mod tests {
     fn overrides_replace_and_extend() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("p.json");
-        std::fs::write(&p, r#"{"models":{"llama3":{"input_per_1m":1.0,"output_per_1m":2.0}}}"#).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"models":{"llama3":{"input_per_1m":1.0,"output_per_1m":2.0}}}"#,
+        )
+        .unwrap();
         let t = PriceTable::with_overrides(&p).unwrap();
         assert_eq!(t.cost("llama3", 1_000_000, 0), Some(1.0));
         assert!(t.lookup("gpt-4").is_some());

@@ -35,12 +35,23 @@ fn loop_table(out: &mut String, kind: PromptKind, run: &LoopRun) {
         score_row(out, &it.iteration_num.to_string(), &it.scores);
     }
     if let Some(r) = run.stop_reason {
-        let _ = writeln!(out, "stopped: {}", serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+        let _ = writeln!(
+            out,
+            "stopped: {}",
+            serde_json::to_value(r)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        );
     }
 }
 
 fn calls_table(out: &mut String, calls: &[CallRecord]) {
-    let _ = writeln!(out, "{:<24} {:<18} {:>8} {:>8} {:>11} {:>8} {:>4}", "step", "model", "tok in", "tok out", "cost USD", "time s", "try");
+    let _ = writeln!(
+        out,
+        "{:<24} {:<18} {:>8} {:>8} {:>11} {:>8} {:>4}",
+        "step", "model", "tok in", "tok out", "cost USD", "time s", "try"
+    );
     for c in calls {
         let _ = writeln!(
             out,
@@ -49,7 +60,9 @@ fn calls_table(out: &mut String, calls: &[CallRecord]) {
             c.model.chars().take(18).collect::<String>(),
             c.prompt_tokens,
             c.completion_tokens,
-            c.cost_usd.map(|x| format!("{x:.6}")).unwrap_or_else(|| "unpriced".into()),
+            c.cost_usd
+                .map(|x| format!("{x:.6}"))
+                .unwrap_or_else(|| "unpriced".into()),
             c.elapsed_seconds,
             c.attempts
         );
@@ -59,21 +72,49 @@ fn calls_table(out: &mut String, calls: &[CallRecord]) {
 pub fn render(s: &TraceSummary) -> String {
     let mut out = String::new();
     let kind = kind_of(s);
-    let _ = writeln!(out, "{} ({}; backend {}, director {}, engineer {})", s.tool, s.mode, s.backend, s.creative_model, s.critique_model);
+    let _ = writeln!(
+        out,
+        "{} ({}; backend {}, director {}, engineer {})",
+        s.tool, s.mode, s.backend, s.creative_model, s.critique_model
+    );
     if let Some(run) = &s.run {
         loop_table(&mut out, kind, run);
-        let _ = writeln!(out, "\nFinal prompt:\n{}\n", run.final_prompt.as_deref().unwrap_or("(none)"));
+        let _ = writeln!(
+            out,
+            "\nFinal prompt:\n{}\n",
+            run.final_prompt.as_deref().unwrap_or("(none)")
+        );
         if let Some(m) = &s.motion {
-            let _ = writeln!(out, "Camera movement: {} | motion intensity: {}\nFrame rate: {}\nNegative prompt: {}\n", m.camera_movement, m.motion_intensity, m.frame_rate_notes, m.negative_prompt);
+            let _ = writeln!(
+                out,
+                "Camera movement: {} | motion intensity: {}\nFrame rate: {}\nNegative prompt: {}\n",
+                m.camera_movement, m.motion_intensity, m.frame_rate_notes, m.negative_prompt
+            );
         }
         if let Some(p) = &s.videodirectorgpt_plan {
-            let _ = writeln!(out, "VideoDirectorGPT plan: {} shots, {} dependencies, {} consistency groups\n", p.shots.len(), p.scene_dependencies.len(), p.consistency_groups.len());
+            let _ = writeln!(
+                out,
+                "VideoDirectorGPT plan: {} shots, {} dependencies, {} consistency groups\n",
+                p.shots.len(),
+                p.scene_dependencies.len(),
+                p.consistency_groups.len()
+            );
         }
         calls_table(&mut out, &run.calls);
     }
     if let Some(clips) = &s.clips {
         for c in clips {
-            let _ = writeln!(out, "\nclip {} [{}]: {} iteration(s), {}", c.clip_id, c.status, c.total_iterations, c.scores.as_ref().map(|x| format!("overall {:.1}", x.overall)).unwrap_or_else(|| "no score".into()));
+            let _ = writeln!(
+                out,
+                "\nclip {} [{}]: {} iteration(s), {}",
+                c.clip_id,
+                c.status,
+                c.total_iterations,
+                c.scores
+                    .as_ref()
+                    .map(|x| format!("overall {:.1}", x.overall))
+                    .unwrap_or_else(|| "no score".into())
+            );
             if let Some(sc) = &c.scores {
                 score_row(&mut out, "final", sc);
             }

@@ -65,21 +65,82 @@ pub struct Dimension {
 }
 
 pub const VIDEO_DIMENSIONS: [Dimension; 6] = [
-    Dimension { key: "completeness", short: "Compl", weight: 0.20, guide: "subject, action, setting, style, mood, camera, lighting and palette are all present" },
-    Dimension { key: "specificity", short: "Spec", weight: 0.20, guide: "concrete visual details instead of vague words" },
-    Dimension { key: "professionalism", short: "Prof", weight: 0.15, guide: "film terminology, clear visual language, no filler" },
-    Dimension { key: "cinematography", short: "Cine", weight: 0.20, guide: "camera framing and movement, lens, depth of field, lighting" },
-    Dimension { key: "temporal_coherence", short: "Temp", weight: 0.15, guide: "one scene, action beats and timing cues, motion intensity, continuity" },
-    Dimension { key: "brand_alignment", short: "Brand", weight: 0.10, guide: "consistent palette, mood and style" },
+    Dimension {
+        key: "completeness",
+        short: "Compl",
+        weight: 0.20,
+        guide:
+            "subject, action, setting, style, mood, camera, lighting and palette are all present",
+    },
+    Dimension {
+        key: "specificity",
+        short: "Spec",
+        weight: 0.20,
+        guide: "concrete visual details instead of vague words",
+    },
+    Dimension {
+        key: "professionalism",
+        short: "Prof",
+        weight: 0.15,
+        guide: "film terminology, clear visual language, no filler",
+    },
+    Dimension {
+        key: "cinematography",
+        short: "Cine",
+        weight: 0.20,
+        guide: "camera framing and movement, lens, depth of field, lighting",
+    },
+    Dimension {
+        key: "temporal_coherence",
+        short: "Temp",
+        weight: 0.15,
+        guide: "one scene, action beats and timing cues, motion intensity, continuity",
+    },
+    Dimension {
+        key: "brand_alignment",
+        short: "Brand",
+        weight: 0.10,
+        guide: "consistent palette, mood and style",
+    },
 ];
 
 pub const IMAGE_DIMENSIONS: [Dimension; 6] = [
-    Dimension { key: "framing", short: "Frame", weight: 0.15, guide: "shot size, camera angle, subject placement" },
-    Dimension { key: "subject", short: "Subj", weight: 0.20, guide: "a clearly described main subject with concrete attributes" },
-    Dimension { key: "lighting", short: "Light", weight: 0.20, guide: "light source, quality, direction, time of day" },
-    Dimension { key: "lens", short: "Lens", weight: 0.15, guide: "focal length or lens type and depth of field" },
-    Dimension { key: "composition", short: "Comp", weight: 0.15, guide: "rule of thirds, foreground/background, leading lines, negative space" },
-    Dimension { key: "style", short: "Style", weight: 0.15, guide: "visual style, color palette and mood" },
+    Dimension {
+        key: "framing",
+        short: "Frame",
+        weight: 0.15,
+        guide: "shot size, camera angle, subject placement",
+    },
+    Dimension {
+        key: "subject",
+        short: "Subj",
+        weight: 0.20,
+        guide: "a clearly described main subject with concrete attributes",
+    },
+    Dimension {
+        key: "lighting",
+        short: "Light",
+        weight: 0.20,
+        guide: "light source, quality, direction, time of day",
+    },
+    Dimension {
+        key: "lens",
+        short: "Lens",
+        weight: 0.15,
+        guide: "focal length or lens type and depth of field",
+    },
+    Dimension {
+        key: "composition",
+        short: "Comp",
+        weight: 0.15,
+        guide: "rule of thirds, foreground/background, leading lines, negative space",
+    },
+    Dimension {
+        key: "style",
+        short: "Style",
+        weight: 0.15,
+        guide: "visual style, color palette and mood",
+    },
 ];
 
 /// Six dimension scores plus the weighted overall, serialised as a flat map in dimension order.
@@ -93,9 +154,16 @@ impl Scores {
     /// Builds scores from `get(key)` for every dimension of `kind`, clamping to 0..=100.
     pub fn from_fn(kind: PromptKind, mut get: impl FnMut(&str) -> f64) -> Self {
         let dims = kind.dimensions();
-        let values: Vec<(&'static str, f64)> =
-            dims.iter().map(|d| (d.key, round1(get(d.key).clamp(0.0, 100.0)))).collect();
-        let overall = round1(dims.iter().zip(&values).map(|(d, (_, v))| d.weight * v).sum());
+        let values: Vec<(&'static str, f64)> = dims
+            .iter()
+            .map(|d| (d.key, round1(get(d.key).clamp(0.0, 100.0))))
+            .collect();
+        let overall = round1(
+            dims.iter()
+                .zip(&values)
+                .map(|(d, (_, v))| d.weight * v)
+                .sum(),
+        );
         Scores { values, overall }
     }
     pub fn get(&self, key: &str) -> Option<f64> {
@@ -119,102 +187,470 @@ pub fn round1(x: f64) -> f64 {
 }
 
 pub const FRAMING_TERMS: &[&str] = &[
-    "wide shot", "wide establishing shot", "establishing shot", "aerial shot", "wide aerial shot", "close-up",
-    "extreme close-up", "medium shot", "medium close-up", "medium wide shot", "full shot", "long shot",
-    "over-the-shoulder", "two-shot", "pov", "point-of-view", "portrait", "headshot", "full-body shot",
-    "wide-angle shot", "cowboy shot", "insert shot", "close shot", "wide view",
+    "wide shot",
+    "wide establishing shot",
+    "establishing shot",
+    "aerial shot",
+    "wide aerial shot",
+    "close-up",
+    "extreme close-up",
+    "medium shot",
+    "medium close-up",
+    "medium wide shot",
+    "full shot",
+    "long shot",
+    "over-the-shoulder",
+    "two-shot",
+    "pov",
+    "point-of-view",
+    "portrait",
+    "headshot",
+    "full-body shot",
+    "wide-angle shot",
+    "cowboy shot",
+    "insert shot",
+    "close shot",
+    "wide view",
 ];
 pub const ANGLE_TERMS: &[&str] = &[
-    "low-angle", "low angle", "high-angle", "high angle", "eye-level", "eye level", "overhead", "birds-eye",
-    "top-down", "dutch angle", "worms-eye",
+    "low-angle",
+    "low angle",
+    "high-angle",
+    "high angle",
+    "eye-level",
+    "eye level",
+    "overhead",
+    "birds-eye",
+    "top-down",
+    "dutch angle",
+    "worms-eye",
 ];
 pub const MOVEMENT_TERMS: &[&str] = &[
-    "tracking shot", "tracking", "dolly", "dolly-in", "dolly in", "dolly out", "pan", "pans", "panning",
-    "tilt", "tilts", "crane shot", "crane", "steadicam", "handheld", "orbit", "orbiting", "push-in", "push in",
-    "pull-back", "pull back", "zoom", "static camera", "locked-off", "gimbal", "drone shot", "arc shot",
-    "truck", "trucking", "whip pan",
+    "tracking shot",
+    "tracking",
+    "dolly",
+    "dolly-in",
+    "dolly in",
+    "dolly out",
+    "pan",
+    "pans",
+    "panning",
+    "tilt",
+    "tilts",
+    "crane shot",
+    "crane",
+    "steadicam",
+    "handheld",
+    "orbit",
+    "orbiting",
+    "push-in",
+    "push in",
+    "pull-back",
+    "pull back",
+    "zoom",
+    "static camera",
+    "locked-off",
+    "gimbal",
+    "drone shot",
+    "arc shot",
+    "truck",
+    "trucking",
+    "whip pan",
 ];
 pub const LENS_TERMS: &[&str] = &[
-    "lens", "wide-angle lens", "telephoto", "macro", "anamorphic", "prime lens", "fisheye", "tilt-shift",
+    "lens",
+    "wide-angle lens",
+    "telephoto",
+    "macro",
+    "anamorphic",
+    "prime lens",
+    "fisheye",
+    "tilt-shift",
 ];
 pub const DOF_TERMS: &[&str] = &[
-    "depth of field", "shallow depth of field", "deep focus", "bokeh", "rack focus", "soft focus", "sharp focus",
+    "depth of field",
+    "shallow depth of field",
+    "deep focus",
+    "bokeh",
+    "rack focus",
+    "soft focus",
+    "sharp focus",
     "shallow focus",
 ];
 pub const LIGHTING_TERMS: &[&str] = &[
-    "golden hour", "blue hour", "lighting", "lit", "backlit", "backlight", "rim light", "key light", "fill light",
-    "soft light", "hard light", "natural light", "neon", "volumetric", "sunset", "sunrise", "dusk", "dawn",
-    "moonlight", "chiaroscuro", "high-key", "low-key", "overcast", "candlelight", "sunlight", "light",
-    "shadows", "glow", "diffused",
+    "golden hour",
+    "blue hour",
+    "lighting",
+    "lit",
+    "backlit",
+    "backlight",
+    "rim light",
+    "key light",
+    "fill light",
+    "soft light",
+    "hard light",
+    "natural light",
+    "neon",
+    "volumetric",
+    "sunset",
+    "sunrise",
+    "dusk",
+    "dawn",
+    "moonlight",
+    "chiaroscuro",
+    "high-key",
+    "low-key",
+    "overcast",
+    "candlelight",
+    "sunlight",
+    "light",
+    "shadows",
+    "glow",
+    "diffused",
 ];
 pub const PALETTE_TERMS: &[&str] = &[
-    "palette", "color palette", "warm tones", "cool tones", "teal and orange", "pastel", "monochrome",
-    "desaturated", "saturated", "color grade", "color graded", "amber", "teal", "crimson", "golden", "muted",
-    "red", "blue", "green", "orange", "purple", "pink", "gold", "silver", "black", "white", "earth tones",
+    "palette",
+    "color palette",
+    "warm tones",
+    "cool tones",
+    "teal and orange",
+    "pastel",
+    "monochrome",
+    "desaturated",
+    "saturated",
+    "color grade",
+    "color graded",
+    "amber",
+    "teal",
+    "crimson",
+    "golden",
+    "muted",
+    "red",
+    "blue",
+    "green",
+    "orange",
+    "purple",
+    "pink",
+    "gold",
+    "silver",
+    "black",
+    "white",
+    "earth tones",
 ];
 pub const STYLE_TERMS: &[&str] = &[
-    "cinematic", "documentary", "film noir", "noir", "anime", "photorealistic", "hyperrealistic", "vintage",
-    "retro", "minimalist", "surreal", "commercial", "editorial", "35mm film", "film grain", "stop-motion",
-    "watercolor", "painterly", "style", "illustration", "3d render", "analog",
+    "cinematic",
+    "documentary",
+    "film noir",
+    "noir",
+    "anime",
+    "photorealistic",
+    "hyperrealistic",
+    "vintage",
+    "retro",
+    "minimalist",
+    "surreal",
+    "commercial",
+    "editorial",
+    "35mm film",
+    "film grain",
+    "stop-motion",
+    "watercolor",
+    "painterly",
+    "style",
+    "illustration",
+    "3d render",
+    "analog",
 ];
 pub const MOOD_TERMS: &[&str] = &[
-    "mood", "serene", "tense", "joyful", "melancholic", "dramatic", "peaceful", "energetic", "mysterious",
-    "nostalgic", "hopeful", "romantic", "eerie", "calm", "uplifting", "somber", "playful", "intimate", "epic",
-    "atmosphere", "atmospheric", "triumphant", "tranquil", "whimsical", "moody",
+    "mood",
+    "serene",
+    "tense",
+    "joyful",
+    "melancholic",
+    "dramatic",
+    "peaceful",
+    "energetic",
+    "mysterious",
+    "nostalgic",
+    "hopeful",
+    "romantic",
+    "eerie",
+    "calm",
+    "uplifting",
+    "somber",
+    "playful",
+    "intimate",
+    "epic",
+    "atmosphere",
+    "atmospheric",
+    "triumphant",
+    "tranquil",
+    "whimsical",
+    "moody",
 ];
 pub const SETTING_TERMS: &[&str] = &[
-    "in a", "in an", "in the", "on a", "on the", "at the", "at a", "inside", "outside", "beach", "city", "street",
-    "forest", "desert", "mountain", "mountains", "ocean", "sea", "room", "kitchen", "studio", "park", "field",
-    "sky", "river", "lake", "office", "village", "market", "rooftop", "garden", "snow", "downtown", "alley",
-    "landscape", "interior", "exterior", "coast", "harbor", "stage",
+    "in a",
+    "in an",
+    "in the",
+    "on a",
+    "on the",
+    "at the",
+    "at a",
+    "inside",
+    "outside",
+    "beach",
+    "city",
+    "street",
+    "forest",
+    "desert",
+    "mountain",
+    "mountains",
+    "ocean",
+    "sea",
+    "room",
+    "kitchen",
+    "studio",
+    "park",
+    "field",
+    "sky",
+    "river",
+    "lake",
+    "office",
+    "village",
+    "market",
+    "rooftop",
+    "garden",
+    "snow",
+    "downtown",
+    "alley",
+    "landscape",
+    "interior",
+    "exterior",
+    "coast",
+    "harbor",
+    "stage",
 ];
 pub const ACTION_TERMS: &[&str] = &[
-    "walks", "walk", "runs", "run", "dances", "jumps", "flies", "drives", "turns", "turn", "looks", "smiles",
-    "rises", "falls", "spins", "pours", "opens", "reaches", "moves", "swims", "rides", "climbs", "waves",
-    "sits", "stands", "glides", "sways", "drifts", "rolls", "leaps", "sprints", "crashes", "breaks", "lifts",
-    "holds", "floats", "races", "emerges", "approaches", "enters", "exits", "pauses", "blooms", "flows",
+    "walks",
+    "walk",
+    "runs",
+    "run",
+    "dances",
+    "jumps",
+    "flies",
+    "drives",
+    "turns",
+    "turn",
+    "looks",
+    "smiles",
+    "rises",
+    "falls",
+    "spins",
+    "pours",
+    "opens",
+    "reaches",
+    "moves",
+    "swims",
+    "rides",
+    "climbs",
+    "waves",
+    "sits",
+    "stands",
+    "glides",
+    "sways",
+    "drifts",
+    "rolls",
+    "leaps",
+    "sprints",
+    "crashes",
+    "breaks",
+    "lifts",
+    "holds",
+    "floats",
+    "races",
+    "emerges",
+    "approaches",
+    "enters",
+    "exits",
+    "pauses",
+    "blooms",
+    "flows",
 ];
 /// Words ending in -ing that are not actions.
 const ING_NOT_ACTION: &[&str] = &[
-    "lighting", "morning", "evening", "building", "painting", "ceiling", "clothing", "wedding", "something",
-    "nothing", "everything", "anything", "string", "king", "ring", "spring", "wing", "thing", "sing", "bring",
-    "setting", "framing", "ending", "beginning", "tracking", "panning", "orbiting", "trucking", "ring",
-    "interesting", "amazing", "stunning", "engaging",
+    "lighting",
+    "morning",
+    "evening",
+    "building",
+    "painting",
+    "ceiling",
+    "clothing",
+    "wedding",
+    "something",
+    "nothing",
+    "everything",
+    "anything",
+    "string",
+    "king",
+    "ring",
+    "spring",
+    "wing",
+    "thing",
+    "sing",
+    "bring",
+    "setting",
+    "framing",
+    "ending",
+    "beginning",
+    "tracking",
+    "panning",
+    "orbiting",
+    "trucking",
+    "ring",
+    "interesting",
+    "amazing",
+    "stunning",
+    "engaging",
 ];
 pub const TIMING_TERMS: &[&str] = &[
-    "then", "as", "while", "begins", "starts", "slowly", "gradually", "suddenly", "finally", "seconds",
-    "moment", "before", "after", "until", "beat", "slow motion", "time-lapse", "real-time", "at first",
+    "then",
+    "as",
+    "while",
+    "begins",
+    "starts",
+    "slowly",
+    "gradually",
+    "suddenly",
+    "finally",
+    "seconds",
+    "moment",
+    "before",
+    "after",
+    "until",
+    "beat",
+    "slow motion",
+    "time-lapse",
+    "real-time",
+    "at first",
 ];
 pub const INTENSITY_TERMS: &[&str] = &[
-    "subtle", "gentle", "moderate", "dynamic", "energetic", "fast-paced", "slow", "slowly", "smooth", "rapid",
-    "intense", "fluid", "unhurried", "brisk", "motion",
+    "subtle",
+    "gentle",
+    "moderate",
+    "dynamic",
+    "energetic",
+    "fast-paced",
+    "slow",
+    "slowly",
+    "smooth",
+    "rapid",
+    "intense",
+    "fluid",
+    "unhurried",
+    "brisk",
+    "motion",
 ];
 pub const CONTINUITY_TERMS: &[&str] = &[
-    "continuous", "seamless", "consistent", "unbroken", "one take", "single take", "steady", "coherent",
-    "maintains", "throughout", "uninterrupted",
+    "continuous",
+    "seamless",
+    "consistent",
+    "unbroken",
+    "one take",
+    "single take",
+    "steady",
+    "coherent",
+    "maintains",
+    "throughout",
+    "uninterrupted",
 ];
-pub const SCENE_CHANGE_TERMS: &[&str] =
-    &["cut to", "meanwhile", "next scene", "scene change", "montage", "flashback", "jump cut"];
+pub const SCENE_CHANGE_TERMS: &[&str] = &[
+    "cut to",
+    "meanwhile",
+    "next scene",
+    "scene change",
+    "montage",
+    "flashback",
+    "jump cut",
+];
 pub const VAGUE_TERMS: &[&str] = &[
-    "nice", "beautiful", "amazing", "awesome", "good", "stuff", "things", "very", "really",
-    "interesting", "something", "pretty",
+    "nice",
+    "beautiful",
+    "amazing",
+    "awesome",
+    "good",
+    "stuff",
+    "things",
+    "very",
+    "really",
+    "interesting",
+    "something",
+    "pretty",
 ];
 pub const FILM_EXTRA_TERMS: &[&str] = &[
-    "color grade", "color graded", "film grain", "key light", "rim light", "blocking", "composition",
-    "rule of thirds", "leading lines", "framing", "shot", "take", "footage", "cinematic", "24fps", "slow motion",
+    "color grade",
+    "color graded",
+    "film grain",
+    "key light",
+    "rim light",
+    "blocking",
+    "composition",
+    "rule of thirds",
+    "leading lines",
+    "framing",
+    "shot",
+    "take",
+    "footage",
+    "cinematic",
+    "24fps",
+    "slow motion",
     "frame",
 ];
-pub const BRAND_TERMS: &[&str] =
-    &["brand", "signature", "consistent", "cohesive", "logo", "product", "identity", "on-brand"];
-pub const COMPOSITION_TERMS: &[&str] = &[
-    "composition", "rule of thirds", "centered", "symmetrical", "symmetry", "leading lines", "negative space",
-    "foreground", "background", "framed by", "diagonal", "balanced", "layered", "off-center",
+pub const BRAND_TERMS: &[&str] = &[
+    "brand",
+    "signature",
+    "consistent",
+    "cohesive",
+    "logo",
+    "product",
+    "identity",
+    "on-brand",
 ];
-pub const PLACEMENT_TERMS: &[&str] = &["centered", "off-center", "rule of thirds", "left third", "right third", "in the foreground"];
-pub const DESCRIPTOR_TERMS: &[&str] = &["wearing", "with", "holding", "textured", "weathered", "glossy", "detailed"];
+pub const COMPOSITION_TERMS: &[&str] = &[
+    "composition",
+    "rule of thirds",
+    "centered",
+    "symmetrical",
+    "symmetry",
+    "leading lines",
+    "negative space",
+    "foreground",
+    "background",
+    "framed by",
+    "diagonal",
+    "balanced",
+    "layered",
+    "off-center",
+];
+pub const PLACEMENT_TERMS: &[&str] = &[
+    "centered",
+    "off-center",
+    "rule of thirds",
+    "left third",
+    "right third",
+    "in the foreground",
+];
+pub const DESCRIPTOR_TERMS: &[&str] = &[
+    "wearing",
+    "with",
+    "holding",
+    "textured",
+    "weathered",
+    "glossy",
+    "detailed",
+];
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "with", "for", "by", "from", "is", "are", "its",
-    "it", "as", "into", "over", "under", "while", "then", "this", "that",
+    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "with", "for", "by", "from", "is",
+    "are", "its", "it", "as", "into", "over", "under", "while", "then", "this", "that",
 ];
 
 /// What the rule scorer found in a prompt.
@@ -264,7 +700,10 @@ pub fn normalize(text: &str) -> String {
         }
     }
     // trailing dots of sentences: "beach." -> "beach"
-    let cleaned: Vec<String> = out.split(' ').map(|w| w.trim_end_matches('.').to_string()).collect();
+    let cleaned: Vec<String> = out
+        .split(' ')
+        .map(|w| w.trim_end_matches('.').to_string())
+        .collect();
     let mut s = cleaned.join(" ");
     if !s.ends_with(' ') {
         s.push(' ');
@@ -277,14 +716,20 @@ pub fn normalize(text: &str) -> String {
 
 /// Number of distinct terms of `lexicon` present in the normalised text.
 pub fn count_terms(norm: &str, lexicon: &[&str]) -> usize {
-    lexicon.iter().filter(|t| norm.contains(&format!(" {t} "))).count()
+    lexicon
+        .iter()
+        .filter(|t| norm.contains(&format!(" {t} ")))
+        .count()
 }
 
 pub fn analyze(text: &str) -> Findings {
     let norm = normalize(text);
     let words: Vec<&str> = norm.split_whitespace().collect();
     let mm_lens = words.iter().filter(|w| is_focal_length(w)).count();
-    let numbers = words.iter().filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit())).count();
+    let numbers = words
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .count();
     let ing_actions = words
         .iter()
         .filter(|w| w.len() > 5 && w.ends_with("ing") && !ING_NOT_ACTION.contains(w))
@@ -321,7 +766,8 @@ pub fn analyze(text: &str) -> Findings {
         brand: count_terms(&norm, BRAND_TERMS),
         composition: count_terms(&norm, COMPOSITION_TERMS),
         placement: count_terms(&norm, PLACEMENT_TERMS),
-        descriptors: count_terms(&norm, DESCRIPTOR_TERMS) + count_terms(&norm, PALETTE_TERMS).min(2),
+        descriptors: count_terms(&norm, DESCRIPTOR_TERMS)
+            + count_terms(&norm, PALETTE_TERMS).min(2),
         numbers,
     }
 }
@@ -369,16 +815,24 @@ fn dimension_score(f: &Findings, key: &str) -> f64 {
         }
         "professionalism" => 25.0 + 12.0 * m(f.film_terms, 6) - 10.0 * f.vague as f64,
         "cinematography" => {
-            10.0 + flag(f.framing, 25.0) + flag(f.movement, 25.0) + flag(f.lens, 10.0) + flag(f.dof, 10.0)
+            10.0 + flag(f.framing, 25.0)
+                + flag(f.movement, 25.0)
+                + flag(f.lens, 10.0)
+                + flag(f.dof, 10.0)
                 + flag(f.lighting, 20.0)
         }
         "temporal_coherence" => {
-            20.0 + flag(f.action, 20.0) + 10.0 * m(f.timing, 2) + flag(f.intensity, 15.0)
+            20.0 + flag(f.action, 20.0)
+                + 10.0 * m(f.timing, 2)
+                + flag(f.intensity, 15.0)
                 + flag(f.continuity, 15.0)
                 - 15.0 * f.scene_changes as f64
         }
         "brand_alignment" => {
-            20.0 + flag(f.palette, 25.0) + flag(f.mood, 20.0) + flag(f.style, 20.0) + flag(f.brand, 15.0)
+            20.0 + flag(f.palette, 25.0)
+                + flag(f.mood, 20.0)
+                + flag(f.style, 20.0)
+                + flag(f.brand, 15.0)
         }
         "framing" => 20.0 + flag(f.framing, 50.0) + flag(f.angle, 15.0) + flag(f.placement, 15.0),
         "subject" => 20.0 + 5.0 * m(f.content_words, 10) + 10.0 * m(f.descriptors, 3),
@@ -465,7 +919,13 @@ mod tests {
 
     #[test]
     fn overall_is_weighted_mean() {
-        let s = Scores::from_fn(PromptKind::Video, |k| if k == "completeness" { 100.0 } else { 50.0 });
+        let s = Scores::from_fn(PromptKind::Video, |k| {
+            if k == "completeness" {
+                100.0
+            } else {
+                50.0
+            }
+        });
         assert_eq!(s.overall, 60.0);
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.starts_with("{\"completeness\":100.0,\"specificity\":50.0"));
@@ -474,7 +934,10 @@ mod tests {
 
     #[test]
     fn scene_cuts_and_vague_words_are_penalised() {
-        let a = rule_scores(PromptKind::Video, "a man walks then cut to a dog runs, meanwhile rain");
+        let a = rule_scores(
+            PromptKind::Video,
+            "a man walks then cut to a dog runs, meanwhile rain",
+        );
         let b = rule_scores(PromptKind::Video, "a man walks then a dog runs in the rain");
         assert!(a.get("temporal_coherence") < b.get("temporal_coherence"));
         let v = rule_scores(PromptKind::Video, "a very nice beautiful shot of stuff");

@@ -63,7 +63,13 @@ pub struct Storyboard {
     pub clips: Vec<Clip>,
 }
 
-fn resolve(storyboard: &Path, base: &Path, clip: &str, field: &str, value: &str) -> Result<PathBuf, InputError> {
+fn resolve(
+    storyboard: &Path,
+    base: &Path,
+    clip: &str,
+    field: &str,
+    value: &str,
+) -> Result<PathBuf, InputError> {
     let err = |reason: &str| InputError::StoryboardPath {
         storyboard: storyboard.into(),
         clip: clip.into(),
@@ -76,11 +82,16 @@ fn resolve(storyboard: &Path, base: &Path, clip: &str, field: &str, value: &str)
     }
     let rel = Path::new(value);
     if rel.is_absolute() {
-        return Err(err("is absolute (paths must be relative to the storyboard folder)"));
+        return Err(err(
+            "is absolute (paths must be relative to the storyboard folder)",
+        ));
     }
     let joined = base.join(rel);
     let canon = joined.canonicalize().map_err(|_| {
-        if rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        if rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
             err("escapes the storyboard folder")
         } else {
             err("does not exist")
@@ -96,7 +107,10 @@ fn resolve(storyboard: &Path, base: &Path, clip: &str, field: &str, value: &str)
 }
 
 pub fn load(path: &Path) -> Result<Storyboard, InputError> {
-    let bad = |reason: String| InputError::Storyboard { path: path.into(), reason };
+    let bad = |reason: String| InputError::Storyboard {
+        path: path.into(),
+        reason,
+    };
     let bytes = read_file(path)?;
     let text = String::from_utf8(bytes).map_err(|_| bad("is not valid UTF-8".into()))?;
     let file: StoryboardFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
@@ -109,11 +123,22 @@ pub fn load(path: &Path) -> Result<Storyboard, InputError> {
         .parent()
         .map(Path::to_path_buf)
         .ok_or_else(|| bad("has no parent folder".into()))?;
-    let narrative_path = resolve(path, &base, "-", "unified_narrative_path", &file.unified_narrative_path)?;
+    let narrative_path = resolve(
+        path,
+        &base,
+        "-",
+        "unified_narrative_path",
+        &file.unified_narrative_path,
+    )?;
     let narrative_bytes = read_file(&narrative_path)?;
-    let narrative = String::from_utf8(narrative_bytes)
-        .map_err(|_| bad(format!("unified narrative {} is not valid UTF-8", narrative_path.display())))?;
-    let (narrative, narrative_truncated) = crate::input::truncate_prompt(narrative.trim(), MAX_NARRATIVE_CHARS);
+    let narrative = String::from_utf8(narrative_bytes).map_err(|_| {
+        bad(format!(
+            "unified narrative {} is not valid UTF-8",
+            narrative_path.display()
+        ))
+    })?;
+    let (narrative, narrative_truncated) =
+        crate::input::truncate_prompt(narrative.trim(), MAX_NARRATIVE_CHARS);
     let mut clips = Vec::with_capacity(file.clips.len());
     for (i, c) in file.clips.into_iter().enumerate() {
         let clip_id = match &c.clip_number {
@@ -124,7 +149,13 @@ pub fn load(path: &Path) -> Result<Storyboard, InputError> {
         if c.motion_description.trim().is_empty() {
             return Err(bad(format!("clip {clip_id}: motion_description is empty")));
         }
-        let start = resolve(path, &base, &clip_id, "start_frame_path", &c.start_frame_path)?;
+        let start = resolve(
+            path,
+            &base,
+            &clip_id,
+            "start_frame_path",
+            &c.start_frame_path,
+        )?;
         let end = resolve(path, &base, &clip_id, "end_frame_path", &c.end_frame_path)?;
         clips.push(Clip {
             clip_id,
@@ -138,5 +169,11 @@ pub fn load(path: &Path) -> Result<Storyboard, InputError> {
             end_frame_path: end,
         });
     }
-    Ok(Storyboard { path: path.into(), unified_narrative_path: narrative_path, narrative, narrative_truncated, clips })
+    Ok(Storyboard {
+        path: path.into(),
+        unified_narrative_path: narrative_path,
+        narrative,
+        narrative_truncated,
+        clips,
+    })
 }

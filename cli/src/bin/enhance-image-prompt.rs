@@ -1,5 +1,5 @@
 //! `enhance-image-prompt <input|->`: the two-agent still-image prompt loop (Story 8.1 pattern).
-//! Exit codes: 0 done, 2 bad input or fatal error.
+//! Exit codes: 0 done, 2 bad input or fatal error, 130 Ctrl-C.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,12 +38,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let progress = StderrProgress { verbose: args.llm.verbose };
+    let progress = StderrProgress {
+        verbose: args.llm.verbose,
+    };
     let prompt = read_prompt(&PromptSource::from_arg(&args.input)).context("reading the prompt")?;
     let loop_opts = args.loop_args.options()?;
     let (agents, notice) = args.llm.agents()?;
-    if let Some(n) = notice {
-        progress.notice(&n);
+    if let Some(n) = &notice {
+        progress.notice(n);
     }
     let opts = RunOptions {
         tool: Tool::Image,
@@ -52,18 +54,25 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         storyboard: None,
         loop_opts,
         output_dir: args.output_dir,
+        notices: notice.into_iter().collect(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     match rt.block_on(vbench_prompt::run(&agents, &opts, &progress)) {
         Ok(out) => {
             print!("{}", report::render(&out.summary));
             Ok(ExitCode::SUCCESS)
         }
         Err(f) => {
+            eprintln!("error: {}", f.error);
             if let Some(dir) = f.trace_dir {
-                eprintln!("note: partial trace and a failed summary are in {}", dir.display());
+                eprintln!(
+                    "note: the steps finished so far and a summary of the failure are in {}",
+                    dir.display()
+                );
             }
-            Err(f.error.into())
+            Ok(ExitCode::from(f.error.exit_code()))
         }
     }
 }

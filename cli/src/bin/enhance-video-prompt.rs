@@ -1,5 +1,5 @@
 //! `enhance-video-prompt <input|->`: the two-agent video prompt loop (epic 9, Story 9.1).
-//! Exit codes: 0 done, 1 some storyboard clips failed, 2 bad input or fatal error.
+//! Exit codes: 0 done, 1 some storyboard clips failed, 2 bad input or fatal error, 130 Ctrl-C.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,17 +48,27 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let progress = StderrProgress { verbose: args.llm.verbose };
+    let progress = StderrProgress {
+        verbose: args.llm.verbose,
+    };
     let (prompt, storyboard) = match (&args.input, &args.storyboard) {
         (Some(_), Some(_)) => anyhow::bail!("give either a prompt or --storyboard, not both"),
-        (None, None) => anyhow::bail!("no input: give a prompt file, \"-\" for stdin, or --storyboard PATH"),
-        (Some(i), None) => (Some(read_prompt(&PromptSource::from_arg(i)).context("reading the prompt")?), None),
-        (None, Some(s)) => (None, Some(storyboard::load(s).context("reading the storyboard")?)),
+        (None, None) => {
+            anyhow::bail!("no input: give a prompt file, \"-\" for stdin, or --storyboard PATH")
+        }
+        (Some(i), None) => (
+            Some(read_prompt(&PromptSource::from_arg(i)).context("reading the prompt")?),
+            None,
+        ),
+        (None, Some(s)) => (
+            None,
+            Some(storyboard::load(s).context("reading the storyboard")?),
+        ),
     };
     let loop_opts = args.loop_args.options()?;
     let (agents, notice) = args.llm.agents()?;
-    if let Some(n) = notice {
-        progress.notice(&n);
+    if let Some(n) = &notice {
+        progress.notice(n);
     }
     let opts = RunOptions {
         tool: Tool::Video,
@@ -67,18 +77,29 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         storyboard,
         loop_opts,
         output_dir: args.output_dir,
+        notices: notice.into_iter().collect(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     match rt.block_on(vbench_prompt::run(&agents, &opts, &progress)) {
         Ok(out) => {
             print!("{}", report::render(&out.summary));
-            Ok(if out.partial_failure { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if out.partial_failure {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Err(f) => {
+            eprintln!("error: {}", f.error);
             if let Some(dir) = f.trace_dir {
-                eprintln!("note: partial trace and a failed summary are in {}", dir.display());
+                eprintln!(
+                    "note: the steps finished so far and a summary of the failure are in {}",
+                    dir.display()
+                );
             }
-            Err(f.error.into())
+            Ok(ExitCode::from(f.error.exit_code()))
         }
     }
 }

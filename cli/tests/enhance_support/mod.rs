@@ -18,7 +18,11 @@ pub enum Reply {
     Chat(String),
     /// 200 without a usage field.
     ChatNoUsage(String),
-    Status { code: u16, headers: Vec<(String, String)>, body: String },
+    Status {
+        code: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
     /// Sleep this long, then close without answering.
     Hang(Duration),
 }
@@ -39,15 +43,31 @@ pub struct MockLlm {
 }
 
 pub fn scores_json(v: [f64; 6], keys: [&str; 6]) -> String {
-    let scores: serde_json::Map<String, serde_json::Value> =
-        keys.iter().zip(v).map(|(k, x)| (k.to_string(), serde_json::json!(x))).collect();
+    let scores: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .zip(v)
+        .map(|(k, x)| (k.to_string(), serde_json::json!(x)))
+        .collect();
     serde_json::json!({"scores": scores, "feedback": "Add lighting and a camera move.", "suggestions": ["Add a lens."]})
         .to_string()
 }
 
-pub const VIDEO_KEYS: [&str; 6] =
-    ["completeness", "specificity", "professionalism", "cinematography", "temporal_coherence", "brand_alignment"];
-pub const IMAGE_KEYS: [&str; 6] = ["framing", "subject", "lighting", "lens", "composition", "style"];
+pub const VIDEO_KEYS: [&str; 6] = [
+    "completeness",
+    "specificity",
+    "professionalism",
+    "cinematography",
+    "temporal_coherence",
+    "brand_alignment",
+];
+pub const IMAGE_KEYS: [&str; 6] = [
+    "framing",
+    "subject",
+    "lighting",
+    "lens",
+    "composition",
+    "style",
+];
 
 /// A critique whose six scores all equal `x` (so the weighted overall is `x`).
 pub fn video_critique(x: f64) -> Reply {
@@ -64,7 +84,11 @@ impl MockLlm {
     pub fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-        let me = MockLlm { base_url, requests: Arc::default(), queues: Arc::default() };
+        let me = MockLlm {
+            base_url,
+            requests: Arc::default(),
+            queues: Arc::default(),
+        };
         let srv = me.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -78,11 +102,22 @@ impl MockLlm {
 
     /// Queue replies for a role: "director", "prompt_engineer" or "videodirectorgpt_planner".
     pub fn push(&self, role: &str, replies: impl IntoIterator<Item = Reply>) {
-        self.queues.lock().unwrap().entry(role.to_string()).or_default().extend(replies);
+        self.queues
+            .lock()
+            .unwrap()
+            .entry(role.to_string())
+            .or_default()
+            .extend(replies);
     }
 
     pub fn requests_for(&self, role: &str) -> Vec<Recorded> {
-        self.requests.lock().unwrap().iter().filter(|r| r.role == role).cloned().collect()
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.role == role)
+            .cloned()
+            .collect()
     }
 
     fn handle(&self, mut stream: TcpStream) {
@@ -112,19 +147,38 @@ impl MockLlm {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        let system = body.pointer("/messages/0/content").and_then(|c| c.as_str()).unwrap_or("").to_string();
+        let body: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        let system = body
+            .pointer("/messages/0/content")
+            .and_then(|c| c.as_str())
+            .unwrap_or("")
+            .to_string();
         let role = system
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("ROLE: "))
             .unwrap_or("unknown")
             .to_string();
-        self.requests.lock().unwrap().push(Recorded { role: role.clone(), body, authorization: auth, at: Instant::now() });
-        let reply = self.queues.lock().unwrap().get_mut(&role).and_then(|q| q.pop_front());
+        self.requests.lock().unwrap().push(Recorded {
+            role: role.clone(),
+            body,
+            authorization: auth,
+            at: Instant::now(),
+        });
+        let reply = self
+            .queues
+            .lock()
+            .unwrap()
+            .get_mut(&role)
+            .and_then(|q| q.pop_front());
         let reply = reply.unwrap_or_else(|| match role.as_str() {
             "prompt_engineer" => {
-                if system.contains("temporal_coherence") { video_critique(90.0) } else { image_critique(90.0) }
+                if system.contains("temporal_coherence") {
+                    video_critique(90.0)
+                } else {
+                    image_critique(90.0)
+                }
             }
             "videodirectorgpt_planner" => Reply::Chat(DEFAULT_PLAN.into()),
             _ => Reply::Chat(DEFAULT_DIRECTOR.into()),
@@ -132,7 +186,11 @@ impl MockLlm {
         let (code, headers, text) = match reply {
             Reply::Chat(c) => (200, vec![], chat_body(&c, true)),
             Reply::ChatNoUsage(c) => (200, vec![], chat_body(&c, false)),
-            Reply::Status { code, headers, body } => (code, headers, body),
+            Reply::Status {
+                code,
+                headers,
+                body,
+            } => (code, headers, body),
             Reply::Hang(d) => {
                 std::thread::sleep(d);
                 return;
@@ -164,11 +222,21 @@ fn chat_body(content: &str, usage: bool) -> String {
 }
 
 pub fn status(code: u16, body: &str) -> Reply {
-    Reply::Status { code, headers: vec![], body: body.into() }
+    Reply::Status {
+        code,
+        headers: vec![],
+        body: body.into(),
+    }
 }
 
 /// Runs `bin` in `cwd` with a clean environment (no OPENAI_* unless given) and optional stdin.
-pub fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+pub fn run_bin(
+    bin: &str,
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&[u8]>,
+) -> Output {
     let mut cmd = Command::new(bin);
     cmd.current_dir(cwd)
         .args(args)
@@ -177,7 +245,11 @@ pub fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)], stdin
         .env_remove("VBENCH_LLM_PRICES")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -197,18 +269,29 @@ pub fn stdout(o: &Output) -> String {
 
 /// The single timestamped trace folder under `dir`.
 pub fn only_trace(dir: &Path) -> PathBuf {
-    let entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(entries.len(), 1, "expected one trace folder in {}: {entries:?}", dir.display());
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "expected one trace folder in {}: {entries:?}",
+        dir.display()
+    );
     entries.into_iter().next().unwrap()
 }
 
 pub fn summary(trace: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(trace.join("prompt_trace_summary.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(trace.join("prompt_trace_summary.json")).unwrap())
+        .unwrap()
 }
 
 pub fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -234,6 +317,10 @@ pub fn assert_key_in_no_file(dir: &Path) {
     for f in all_files(dir) {
         let bytes = std::fs::read(&f).unwrap();
         let text = String::from_utf8_lossy(&bytes);
-        assert!(!text.contains(KEY), "the API key leaked into {}", f.display());
+        assert!(
+            !text.contains(KEY),
+            "the API key leaked into {}",
+            f.display()
+        );
     }
 }
