@@ -29,7 +29,7 @@ fn offline_backend_follows_the_guide_and_writes_the_trace() {
     let o = run_bin(
         BIN,
         d.path(),
-        &["-"],
+        &["-", "--video-mode"],
         &[],
         Some(b"a cat walks on a beach\n"),
     );
@@ -92,7 +92,10 @@ fn offline_backend_follows_the_guide_and_writes_the_trace() {
         s["iterations"][0]["agent1_output"].as_str().unwrap().trim(),
         fin.trim()
     );
-    assert!(!s["videodirectorgpt_plan"]["shots"].as_array().unwrap().is_empty());
+    assert!(!s["videodirectorgpt_plan"]["shots"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let plan: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(trace.join("06_videodirectorgpt_plan.json")).unwrap(),
     )
@@ -862,4 +865,25 @@ fn ctrl_c_keeps_finished_steps_and_writes_an_interrupted_summary() {
     assert!(trace.join("00_original_prompt.txt").exists());
     assert!(trace.join("01_agent1_iteration_1.txt").exists());
     assert!(!trace.join("02_agent2_iteration_1.txt").exists());
+}
+
+#[test]
+fn base_url_without_key_sends_no_authorization() {
+    let m = MockLlm::start();
+    let d = tempfile::tempdir().unwrap();
+    let o = run_bin(
+        BIN,
+        d.path(),
+        &["-", "--output-dir", "t", "--llm-base-url", &m.base_url],
+        &[],
+        Some(b"a dog"),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reqs = m.requests_for("director");
+    assert_eq!(reqs.len(), 1);
+    assert!(reqs[0].authorization.is_none());
+    assert_eq!(
+        summary(&only_trace(&d.path().join("t")))["backend"],
+        "openai-compatible"
+    );
 }
