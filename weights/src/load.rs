@@ -83,7 +83,13 @@ pub fn read_torch_tensors(
             return Ok(strip_module_prefix(ts.into_iter().collect()));
         }
     }
-    let mut tensors = candle_core::pickle::read_all_with_key(path, nested_key).map_err(cerr)?;
+    let first = candle_core::pickle::read_all_with_key(path, nested_key);
+    let mut tensors = match (first, nested_key) {
+        (Ok(t), _) => t,
+        (Err(e), Some(_)) => return Err(cerr(e)),
+        // a top level that is not a tensor dict fails in candle; try the usual nesting keys
+        (Err(_), None) => Vec::new(),
+    };
     if tensors.is_empty() && nested_key.is_none() {
         for key in NESTING_KEYS {
             // a missing key is an error in candle; it just means "try the next one"
