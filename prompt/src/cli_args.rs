@@ -126,3 +126,38 @@ impl Progress for StderrProgress {
         }
     }
 }
+
+/// Runs one tool invocation on a current-thread runtime, prints the report, and maps the
+/// outcome to the binaries' exit codes: 0 done, 1 some storyboard clips failed, otherwise the
+/// error's own code (2 fatal / bad input, 130 interrupted), after saying where the finished
+/// steps are.
+pub fn run_and_report(
+    agents: &Agents,
+    opts: &crate::RunOptions,
+    progress: &dyn Progress,
+) -> std::io::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(match rt.block_on(crate::run(agents, opts, progress)) {
+        Ok(out) => {
+            print!("{}", crate::report::render(&out.summary));
+            if out.partial_failure {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(f) => {
+            eprintln!("error: {}", f.error);
+            if let Some(dir) = f.trace_dir {
+                eprintln!(
+                    "note: the steps finished so far and a summary of the failure are in {}",
+                    dir.display()
+                );
+            }
+            ExitCode::from(f.error.exit_code())
+        }
+    })
+}

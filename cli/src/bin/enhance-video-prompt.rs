@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use vbench_prompt::cli_args::{LlmArgs, LoopArgs, StderrProgress};
+use vbench_prompt::cli_args::{run_and_report, LlmArgs, LoopArgs, StderrProgress};
 use vbench_prompt::input::{read_prompt, PromptSource};
-use vbench_prompt::{report, storyboard, Progress, RunOptions, Tool};
+use vbench_prompt::{storyboard, Progress, RunOptions, Tool};
 
 /// Iteratively enhance a video prompt with a Video Director and a Prompt Engineer agent.
 #[derive(Debug, Parser)]
@@ -79,27 +79,5 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         output_dir: args.output_dir,
         notices: notice.into_iter().collect(),
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    match rt.block_on(vbench_prompt::run(&agents, &opts, &progress)) {
-        Ok(out) => {
-            print!("{}", report::render(&out.summary));
-            Ok(if out.partial_failure {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-        Err(f) => {
-            eprintln!("error: {}", f.error);
-            if let Some(dir) = f.trace_dir {
-                eprintln!(
-                    "note: the steps finished so far and a summary of the failure are in {}",
-                    dir.display()
-                );
-            }
-            Ok(ExitCode::from(f.error.exit_code()))
-        }
-    }
+    Ok(run_and_report(&agents, &opts, &progress)?)
 }
