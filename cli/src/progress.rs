@@ -49,7 +49,7 @@ impl Progress for Bars {
     fn run_started(&self, videos: usize, _dims: &[String]) {
         self.videos.set_length(videos as u64);
     }
-    fn video_started(&self, _index: usize, path: &Path, _expected: u64) {
+    fn video_started(&self, _index: usize, path: &Path) {
         self.frames.set_position(0);
         self.frames.set_message(
             path.file_name()

@@ -39,7 +39,7 @@ pub struct EvalConfig {
 /// Progress callbacks; the binary decides how to show them.
 pub trait Progress: Sync {
     fn run_started(&self, _videos: usize, _dims: &[String]) {}
-    fn video_started(&self, _index: usize, _path: &Path, _expected_frames: u64) {}
+    fn video_started(&self, _index: usize, _path: &Path) {}
     fn frame_done(&self) {}
     fn video_finished(&self, _index: usize, _line: &VideoLine) {}
     fn message(&self, _msg: &str) {}
@@ -288,8 +288,7 @@ pub fn run(
             .map(|d| d.as_ref())
             .collect();
         if !todo.is_empty() {
-            let expected = std::fs::metadata(&job.path).map(|_| 0).unwrap_or(0);
-            progress.video_started(i, &job.path, expected);
+            progress.video_started(i, &job.path);
             let fresh = score_video(job, &todo, progress);
             let new_line = VideoLine {
                 video_path: key.clone(),

@@ -66,7 +66,7 @@ impl ModelHub {
         for e in self.resolver.manifest.for_dimensions(&[dim]) {
             for f in &e.files {
                 if needed_file(dim, &e.id, &f.name) {
-                    self.resolver.require(e, &f.name)?;
+                    self.resolver.require_for(e, &f.name, Some(dim))?;
                 }
             }
         }

@@ -212,9 +212,12 @@ impl Resolver {
         })
     }
 
-    /// The command that fetches this entry.
-    pub fn fetch_command(&self, entry: &Entry) -> String {
-        let dim = entry.dimensions.first().cloned().unwrap_or_default();
+    /// The command that fetches this entry, named by the dimension that needs it (the entry's
+    /// first dimension when none is given).
+    pub fn fetch_command(&self, entry: &Entry, dimension: Option<&str>) -> String {
+        let dim = dimension
+            .or_else(|| entry.dimensions.first().map(String::as_str))
+            .unwrap_or_default();
         let mut cmd = format!("vbench-score weights download {dim}");
         if self.options.offline {
             cmd = format!("HF_HUB_OFFLINE=0 {cmd}");
@@ -231,12 +234,22 @@ impl Resolver {
     /// Finds a file locally, or fails with the message that names where it looked and how to
     /// fetch it.
     pub fn require(&self, entry: &Entry, file: &str) -> Result<Found, WeightsError> {
+        self.require_for(entry, file, None)
+    }
+
+    /// [`Resolver::require`] on behalf of `dimension`, which the fetch command then names.
+    pub fn require_for(
+        &self,
+        entry: &Entry,
+        file: &str,
+        dimension: Option<&str>,
+    ) -> Result<Found, WeightsError> {
         self.locate(entry, file)
             .ok_or_else(|| WeightsError::NotFound {
                 entry: entry.id.clone(),
                 file: file.to_string(),
                 tried: self.candidates(entry, file),
-                fetch_cmd: self.fetch_command(entry),
+                fetch_cmd: self.fetch_command(entry, dimension),
             })
     }
 

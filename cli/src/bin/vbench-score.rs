@@ -347,7 +347,7 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
                                 size
                             )
                         }
-                        None => println!("  {:<40} MISSING: {}", f.name, r.fetch_command(e)),
+                        None => println!("  {:<40} MISSING: {}", f.name, r.fetch_command(e, None)),
                     }
                 }
             }

@@ -2,18 +2,21 @@
 //!
 //! Every frame (decord RGB, float) → `clip_transform(224)` → CLIP ViT-L/14 `encode_image` →
 //! f32 → L2 normalise → LAION linear head → ÷10 (f32). Per video: the f32 mean over frames.
-//! Aggregate: mean over videos.
+//! Aggregate: mean over videos. (VBench feeds 32-frame slices; batching does not change the
+//! per-frame numbers.)
 
 use std::sync::Arc;
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 
-use super::{path_record, AggPart, Batch, Dimension, Outcome, VideoInput, VideoScorer};
+use super::{
+    path_record, AggPart, BatchedScorer, Dimension, FrameNet, Outcome, VideoInput, VideoScorer,
+};
 use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::{AestheticNets, ModelHub};
 use crate::pyjson::PyJson;
 use crate::runtime::Runtime;
-use crate::transforms;
+use crate::transforms::{self, Planar};
 use crate::video::{Frame, ReaderKind};
 
 pub const NAME: &str = "aesthetic_quality";
@@ -32,26 +35,17 @@ impl AestheticQuality {
     }
 }
 
-struct Scorer<'a> {
-    dim: &'a AestheticQuality,
-    video: VideoInput,
-    batch: Batch,
+impl FrameNet for AestheticQuality {
     /// per-frame score / 10, f32 as VBench computes it
-    scores: Vec<f32>,
-}
+    type State = Vec<f32>;
 
-impl Scorer<'_> {
-    fn flush(&mut self) -> Result<(), VideoErrorKind> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let x = self.batch.take(&self.dim.rt.device)?;
-        let emb = self
-            .dim
-            .nets
-            .clip
-            .image_features(&x)?
-            .to_dtype(DType::F32)?;
+    fn transform(&self, frame: &Frame) -> Planar {
+        transforms::clip_transform_float(frame, 224)
+    }
+
+    /// One row of one value per frame: the head's score ÷ 10.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+        let emb = self.nets.clip.image_features(x)?.to_dtype(DType::F32)?;
         // F.normalize(p=2, dim=-1): x / max(‖x‖, 1e-12)
         let norm = emb
             .sqr()?
@@ -59,31 +53,20 @@ impl Scorer<'_> {
             .sqrt()?
             .clamp(1e-12f32, f32::MAX)?;
         let emb = emb.broadcast_div(&norm)?;
-        let raw = self.dim.nets.head.forward(&emb)?;
-        let scaled = (raw / 10.0)?.to_vec1::<f32>()?;
-        self.scores.extend(scaled);
-        Ok(())
-    }
-}
-
-impl VideoScorer for Scorer<'_> {
-    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self
-            .batch
-            .push(transforms::clip_transform_float(frame, 224))
-        {
-            self.flush()?;
-        }
-        Ok(())
+        let scaled = (self.nets.head.forward(&emb)? / 10.0)?.to_vec1::<f32>()?;
+        Ok(scaled.into_iter().map(|v| vec![v]).collect())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Outcome, VideoErrorKind> {
-        self.flush()?;
+    fn fold(&self, scores: &mut Vec<f32>, row: Vec<f32>) {
+        scores.extend(row);
+    }
+
+    fn finish(&self, video: &VideoInput, scores: Vec<f32>) -> Result<Outcome, VideoErrorKind> {
         // torch.mean of an f32 tensor, read with .item()
-        let mean = (self.scores.iter().map(|&v| v as f64).sum::<f64>() / self.scores.len() as f64)
-            as f32 as f64;
+        let mean =
+            (scores.iter().map(|&v| v as f64).sum::<f64>() / scores.len() as f64) as f32 as f64;
         Ok(Outcome {
-            record: path_record(&self.video, vec![("video_results", PyJson::Float(mean))]),
+            record: path_record(video, vec![("video_results", PyJson::Float(mean))]),
             agg: AggPart {
                 sum: mean,
                 count: 1.0,
@@ -100,12 +83,6 @@ impl Dimension for AestheticQuality {
         ReaderKind::Decord
     }
     fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind> {
-        Ok(Box::new(Scorer {
-            dim: self,
-            video: video.clone(),
-            // VBench feeds 32-frame slices; batching does not change the per-frame numbers
-            batch: Batch::new(self.rt.batch_size),
-            scores: Vec::new(),
-        }))
+        Ok(BatchedScorer::boxed(self, video, &self.rt, Vec::new()))
     }
 }

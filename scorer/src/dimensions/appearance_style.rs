@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 
-use super::{path_record, AggPart, Batch, Dimension, Outcome, VideoInput, VideoScorer};
+use super::{
+    path_record, AggPart, BatchedScorer, Dimension, FrameNet, Outcome, VideoInput, VideoScorer,
+};
 use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::{ClipWithText, ModelHub};
 use crate::pyjson::PyJson;
 use crate::runtime::Runtime;
-use crate::transforms;
+use crate::transforms::{self, Planar};
 use crate::video::{Frame, ReaderKind};
 
 pub const NAME: &str = "appearance_style";
@@ -52,53 +54,43 @@ impl AppearanceStyle {
     }
 }
 
-struct Scorer<'a> {
-    dim: &'a AppearanceStyle,
-    video: VideoInput,
+/// Per video: the unit-norm text feature and the per-frame values so far.
+pub struct StyleState {
     text: Vec<f32>,
-    batch: Batch,
     frames: Vec<f64>,
 }
 
-impl Scorer<'_> {
-    fn flush(&mut self) -> Result<(), VideoErrorKind> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let x = self.batch.take(&self.dim.rt.device)?;
-        let img = self.dim.clip.model.image_features(&x)?.to_vec2::<f32>()?;
-        for r in img {
-            // CLIP.forward: image / image.norm(), no eps
-            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
-            let cos: f32 = r.iter().zip(&self.text).map(|(a, b)| (a / n) * b).sum();
-            let logit = self.dim.logit_scale_exp * cos;
-            self.frames.push(logit as f64 / 100.0);
-        }
-        Ok(())
-    }
-}
+impl FrameNet for AppearanceStyle {
+    type State = StyleState;
 
-impl VideoScorer for Scorer<'_> {
-    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self.batch.push(transforms::clip_transform_pil(frame, 224)) {
-            self.flush()?;
-        }
-        Ok(())
+    fn transform(&self, frame: &Frame) -> Planar {
+        transforms::clip_transform_pil(frame, 224)
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Outcome, VideoErrorKind> {
-        self.flush()?;
-        let sum: f64 = self.frames.iter().sum();
-        let n = self.frames.len();
-        let last = *self.frames.last().unwrap_or(&f64::NAN);
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+        self.clip.model.image_features(x)?.to_vec2::<f32>()
+    }
+
+    fn fold(&self, st: &mut StyleState, img: Vec<f32>) {
+        // CLIP.forward: image / image.norm(), no eps
+        let n = img.iter().map(|v| v * v).sum::<f32>().sqrt();
+        let cos: f32 = img.iter().zip(&st.text).map(|(a, b)| (a / n) * b).sum();
+        let logit = self.logit_scale_exp * cos;
+        st.frames.push(logit as f64 / 100.0);
+    }
+
+    fn finish(&self, video: &VideoInput, st: StyleState) -> Result<Outcome, VideoErrorKind> {
+        let sum: f64 = st.frames.iter().sum();
+        let n = st.frames.len();
+        let last = *st.frames.last().unwrap_or(&f64::NAN);
         Ok(Outcome {
             record: path_record(
-                &self.video,
+                video,
                 vec![
                     ("video_results", PyJson::Float(sum / n as f64)),
                     (
                         "frame_results",
-                        PyJson::List(self.frames.iter().map(|&v| PyJson::Float(v)).collect()),
+                        PyJson::List(st.frames.iter().map(|&v| PyJson::Float(v)).collect()),
                     ),
                     ("cur_sim", PyJson::Float(last)),
                 ],
@@ -124,12 +116,10 @@ impl Dimension for AppearanceStyle {
                 "appearance_style needs a style phrase: give --style TEXT, a --full-info record with auxiliary_info.appearance_style, or a prompt ending in one of VBench's styles (e.g. \"..., oil painting\")".into(),
             )
         })?;
-        Ok(Box::new(Scorer {
-            dim: self,
-            video: video.clone(),
+        let state = StyleState {
             text: self.text_feature(style)?,
-            batch: Batch::new(self.rt.batch_size),
             frames: Vec::new(),
-        }))
+        };
+        Ok(BatchedScorer::boxed(self, video, &self.rt, state))
     }
 }

@@ -8,14 +8,17 @@
 
 use std::sync::Arc;
 
+use candle_core::Tensor;
+
 use super::{
-    path_record, AggPart, Batch, ConsistencyChain, Dimension, Outcome, VideoInput, VideoScorer,
+    normalize_rows, path_record, AggPart, BatchedScorer, ConsistencyChain, Dimension, FrameNet,
+    Outcome, VideoInput, VideoScorer,
 };
 use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::{ClipWithText, ModelHub};
 use crate::pyjson::PyJson;
 use crate::runtime::Runtime;
-use crate::transforms;
+use crate::transforms::{self, Planar};
 use crate::video::{Frame, ReaderKind};
 
 pub const NAME: &str = "background_consistency";
@@ -34,53 +37,41 @@ impl BackgroundConsistency {
     }
 }
 
-struct Scorer<'a> {
-    dim: &'a BackgroundConsistency,
-    video: VideoInput,
-    batch: Batch,
-    chain: ConsistencyChain,
-}
+impl FrameNet for BackgroundConsistency {
+    type State = ConsistencyChain;
 
-impl Scorer<'_> {
-    fn flush(&mut self) -> Result<(), VideoErrorKind> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let x = self.batch.take(&self.dim.rt.device)?;
-        let feats = self.dim.clip.model.image_features(&x)?.to_vec2::<f32>()?;
-        for f in super::normalize_rows(feats) {
-            self.chain.push(f);
-        }
-        Ok(())
-    }
-}
-
-impl VideoScorer for Scorer<'_> {
-    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self
-            .batch
-            .push(transforms::clip_transform_float(frame, 224))
-        {
-            self.flush()?;
-        }
-        Ok(())
+    fn transform(&self, frame: &Frame) -> Planar {
+        transforms::clip_transform_float(frame, 224)
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Outcome, VideoErrorKind> {
-        self.flush()?;
-        let mean = self.chain.mean(NAME)?;
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
+        Ok(normalize_rows(
+            self.clip.model.image_features(x)?.to_vec2::<f32>()?,
+        ))
+    }
+
+    fn fold(&self, chain: &mut ConsistencyChain, row: Vec<f32>) {
+        chain.push(row);
+    }
+
+    fn finish(
+        &self,
+        video: &VideoInput,
+        chain: ConsistencyChain,
+    ) -> Result<Outcome, VideoErrorKind> {
+        let mean = chain.mean(NAME)?;
         Ok(Outcome {
             record: path_record(
-                &self.video,
+                video,
                 vec![
                     ("video_results", PyJson::Float(mean)),
-                    ("video_sim", PyJson::Float(self.chain.sum)),
-                    ("cnt_per_video", PyJson::Int(self.chain.pairs as i64)),
+                    ("video_sim", PyJson::Float(chain.sum)),
+                    ("cnt_per_video", PyJson::Int(chain.pairs as i64)),
                 ],
             ),
             agg: AggPart {
-                sum: self.chain.sum,
-                count: self.chain.pairs as f64,
+                sum: chain.sum,
+                count: chain.pairs as f64,
             },
         })
     }
@@ -94,11 +85,11 @@ impl Dimension for BackgroundConsistency {
         ReaderKind::Decord
     }
     fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind> {
-        Ok(Box::new(Scorer {
-            dim: self,
-            video: video.clone(),
-            batch: Batch::new(self.rt.batch_size),
-            chain: ConsistencyChain::default(),
-        }))
+        Ok(BatchedScorer::boxed(
+            self,
+            video,
+            &self.rt,
+            ConsistencyChain::default(),
+        ))
     }
 }

@@ -115,44 +115,82 @@ pub fn aggregate(name: &str, parts: &[AggPart]) -> f64 {
     scale * sum / count
 }
 
-/// Frames waiting for one batched forward pass; all of one video, so all of one size.
-pub(crate) struct Batch {
+/// An image network run on preprocessed frames in batches: each frame's output row is folded
+/// into per-video state. Subject, background, aesthetic and appearance are this shape; they
+/// differ only in transform, network and fold.
+pub(crate) trait FrameNet: Sync {
+    type State;
+    fn transform(&self, frame: &Frame) -> Planar;
+    /// (n, 3, h, w) → one output row per frame, in order.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>>;
+    fn fold(&self, state: &mut Self::State, row: Vec<f32>);
+    fn finish(&self, video: &VideoInput, state: Self::State) -> Result<Outcome, VideoErrorKind>;
+}
+
+/// Scores one video through a [`FrameNet`], `batch_size` frames per forward pass. The frames
+/// of one video share a size, so a batch is one tensor.
+pub(crate) struct BatchedScorer<'a, N: FrameNet> {
+    net: &'a N,
+    video: VideoInput,
+    device: candle_core::Device,
     cap: usize,
     h: usize,
     w: usize,
     data: Vec<f32>,
     n: usize,
+    state: N::State,
 }
 
-impl Batch {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self {
-            cap: cap.max(1),
+impl<'a, N: FrameNet> BatchedScorer<'a, N> {
+    pub(crate) fn boxed(
+        net: &'a N,
+        video: &VideoInput,
+        rt: &crate::runtime::Runtime,
+        state: N::State,
+    ) -> Box<dyn VideoScorer + 'a> {
+        Box::new(Self {
+            net,
+            video: video.clone(),
+            device: rt.device.clone(),
+            cap: rt.batch_size.max(1),
             h: 0,
             w: 0,
             data: Vec::new(),
             n: 0,
-        }
+            state,
+        })
     }
 
-    /// Adds a frame; returns true when the batch is full.
-    pub(crate) fn push(&mut self, p: Planar) -> bool {
+    fn flush(&mut self) -> Result<(), VideoErrorKind> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        let data = std::mem::take(&mut self.data);
+        let n = std::mem::replace(&mut self.n, 0);
+        let x = Tensor::from_vec(data, (n, 3, self.h, self.w), &self.device)?;
+        for row in self.net.forward(&x)? {
+            self.net.fold(&mut self.state, row);
+        }
+        Ok(())
+    }
+}
+
+impl<N: FrameNet> VideoScorer for BatchedScorer<'_, N> {
+    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
+        let p = self.net.transform(frame);
         self.h = p.height;
         self.w = p.width;
         self.data.extend_from_slice(&p.data);
         self.n += 1;
-        self.n >= self.cap
+        if self.n >= self.cap {
+            self.flush()?;
+        }
+        Ok(())
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
-    /// The batch as an (n, 3, h, w) tensor on `device`, emptying it.
-    pub(crate) fn take(&mut self, device: &candle_core::Device) -> candle_core::Result<Tensor> {
-        let data = std::mem::take(&mut self.data);
-        let n = std::mem::replace(&mut self.n, 0);
-        Tensor::from_vec(data, (n, 3, self.h, self.w), device)
+    fn finish(mut self: Box<Self>) -> Result<Outcome, VideoErrorKind> {
+        self.flush()?;
+        self.net.finish(&self.video, self.state)
     }
 }
 

@@ -7,14 +7,18 @@
 
 use std::sync::Arc;
 
+use candle_core::{DType, Tensor};
 use vbench_models::dino_vit;
 
-use super::{path_record, Batch, ConsistencyChain, Dimension, Outcome, VideoInput, VideoScorer};
+use super::{
+    normalize_rows, path_record, AggPart, BatchedScorer, ConsistencyChain, Dimension, FrameNet,
+    Outcome, VideoInput, VideoScorer,
+};
 use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::ModelHub;
 use crate::pyjson::PyJson;
 use crate::runtime::Runtime;
-use crate::transforms;
+use crate::transforms::{self, Planar};
 use crate::video::{Frame, ReaderKind};
 
 pub const NAME: &str = "subject_consistency";
@@ -37,48 +41,37 @@ impl SubjectConsistency {
     }
 }
 
-struct Scorer<'a> {
-    dim: &'a SubjectConsistency,
-    video: VideoInput,
-    batch: Batch,
-    chain: ConsistencyChain,
-}
+impl FrameNet for SubjectConsistency {
+    type State = ConsistencyChain;
 
-impl Scorer<'_> {
-    fn flush(&mut self) -> Result<(), VideoErrorKind> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let x = self.batch.take(&self.dim.rt.device)?;
+    fn transform(&self, frame: &Frame) -> Planar {
+        transforms::dino_transform(frame, 224)
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
         let feats = self
-            .dim
             .net
-            .forward(&x)?
-            .to_dtype(candle_core::DType::F32)?
+            .forward(x)?
+            .to_dtype(DType::F32)?
             .to_vec2::<f32>()?;
-        for f in super::normalize_rows(feats) {
-            self.chain.push(f);
-        }
-        Ok(())
-    }
-}
-
-impl VideoScorer for Scorer<'_> {
-    fn push(&mut self, frame: &Frame) -> Result<(), VideoErrorKind> {
-        if self.batch.push(transforms::dino_transform(frame, 224)) {
-            self.flush()?;
-        }
-        Ok(())
+        Ok(normalize_rows(feats))
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Outcome, VideoErrorKind> {
-        self.flush()?;
-        let mean = self.chain.mean(NAME)?;
+    fn fold(&self, chain: &mut ConsistencyChain, row: Vec<f32>) {
+        chain.push(row);
+    }
+
+    fn finish(
+        &self,
+        video: &VideoInput,
+        chain: ConsistencyChain,
+    ) -> Result<Outcome, VideoErrorKind> {
+        let mean = chain.mean(NAME)?;
         Ok(Outcome {
-            record: path_record(&self.video, vec![("video_results", PyJson::Float(mean))]),
-            agg: super::AggPart {
-                sum: self.chain.sum,
-                count: self.chain.pairs as f64,
+            record: path_record(video, vec![("video_results", PyJson::Float(mean))]),
+            agg: AggPart {
+                sum: chain.sum,
+                count: chain.pairs as f64,
             },
         })
     }
@@ -92,11 +85,11 @@ impl Dimension for SubjectConsistency {
         ReaderKind::Decord
     }
     fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind> {
-        Ok(Box::new(Scorer {
-            dim: self,
-            video: video.clone(),
-            batch: Batch::new(self.rt.batch_size),
-            chain: ConsistencyChain::default(),
-        }))
+        Ok(BatchedScorer::boxed(
+            self,
+            video,
+            &self.rt,
+            ConsistencyChain::default(),
+        ))
     }
 }
