@@ -493,13 +493,17 @@ async fn interruptible<F: std::future::Future<Output = Result<(), PromptError>>>
     }
 }
 
-fn fail(trace: &TraceDir, mut summary: TraceSummary, error: PromptError) -> RunFailure {
-    summary.status = if matches!(error, PromptError::Interrupted) {
+/// The summary status of a run stopped by `error`.
+fn failure_status(error: &PromptError) -> &'static str {
+    if matches!(error, PromptError::Interrupted) {
         "interrupted"
     } else {
         "failed"
     }
-    .into();
+}
+
+fn fail(trace: &TraceDir, mut summary: TraceSummary, error: PromptError) -> RunFailure {
+    summary.status = failure_status(&error).into();
     summary.error = Some(error.to_string());
     // Best effort: the original error matters more than a failure to write the summary.
     let _ = trace.write_json("prompt_trace_summary.json", &summary);
@@ -664,6 +668,16 @@ async fn run_storyboard(
     let opts = base.opts;
     let kind = PromptKind::ImageToVideo;
     let trace = TraceDir::create_timestamped(&opts.output_dir)?;
+    let storyboard_summary = |calls: &[CallRecord]| {
+        base.summary(
+            "enhance-video-prompt",
+            "storyboard",
+            kind,
+            &trace,
+            None,
+            calls,
+        )
+    };
     let limit = max_prompt_chars(agents);
     let mut clips = Vec::new();
     let mut all_calls: Vec<CallRecord> = Vec::new();
@@ -675,14 +689,7 @@ async fn run_storyboard(
         let clip_trace = match trace.subdir(&clip.folder) {
             Ok(t) => t,
             Err(e) => {
-                let s = base.summary(
-                    "enhance-video-prompt",
-                    "storyboard",
-                    kind,
-                    &trace,
-                    None,
-                    &all_calls,
-                );
+                let s = storyboard_summary(&all_calls);
                 return Err(fail(&trace, s, e));
             }
         };
@@ -782,14 +789,7 @@ async fn run_storyboard(
                         )
                     });
                 if let Err(e) = written {
-                    let s = base.summary(
-                        "enhance-video-prompt",
-                        "storyboard",
-                        kind,
-                        &trace,
-                        None,
-                        &all_calls,
-                    );
+                    let s = storyboard_summary(&all_calls);
                     return Err(fail(&trace, s, e));
                 }
                 prompts.insert(
@@ -803,11 +803,7 @@ async fn run_storyboard(
             Err(e) => {
                 failed += 1;
                 progress.notice(&format!("clip {} failed: {e}", clip.clip_id));
-                let status = if matches!(e, PromptError::Interrupted) {
-                    "interrupted"
-                } else {
-                    "failed"
-                };
+                let status = failure_status(&e);
                 let _ = clip_trace.write_json(
                     "prompt_trace_summary.json",
                     &clip_summary(run, status, Some(e.to_string()), None),
@@ -816,14 +812,7 @@ async fn run_storyboard(
                 cs.error = Some(e.to_string());
                 if !matches!(e, PromptError::Llm(_)) {
                     clips.push(cs);
-                    let mut s = base.summary(
-                        "enhance-video-prompt",
-                        "storyboard",
-                        kind,
-                        &trace,
-                        None,
-                        &all_calls,
-                    );
+                    let mut s = storyboard_summary(&all_calls);
                     s.clips = Some(clips);
                     return Err(fail(&trace, s, e));
                 }
@@ -831,14 +820,7 @@ async fn run_storyboard(
         }
         clips.push(cs);
     }
-    let mut summary = base.summary(
-        "enhance-video-prompt",
-        "storyboard",
-        kind,
-        &trace,
-        None,
-        &all_calls,
-    );
+    let mut summary = storyboard_summary(&all_calls);
     summary.storyboard_path = Some(sb.path.display().to_string());
     summary.unified_narrative_path = Some(sb.unified_narrative_path.display().to_string());
     summary.storyboard_enhanced_prompts = Some(prompts.clone());
