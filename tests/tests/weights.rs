@@ -4,7 +4,6 @@ use vbench_tests::fixtures;
 use vbench_weights::load::read_torch_tensors;
 
 #[test]
-#[ignore = "known bug: candle 0.11 zip reader (zip 9.8) fails on this torch 2.5 file with `Invalid Central Directory header`; see issue 4 note"]
 fn nested_and_prefixed_pth_equals_plain() {
     let m = fixtures().join("models");
     let plain = read_torch_tensors(&m.join("aesthetic_head.pth"), None).unwrap();
@@ -66,4 +65,37 @@ fn hf_cache_layout_is_read_offline() {
         err.contains("vbench-score weights download subject_consistency"),
         "{err}"
     );
+}
+
+#[test]
+fn transposed_half_and_nested_layouts_load() {
+    // tools/parity/make_weight_fixtures.py: {"model": {"module.transposed": a.t(),
+    // "module.half": f16, "module.plain": a}, "step": 7}, a = arange(6).reshape(2, 3)
+    let p = vbench_tests::fixtures().join("../weights/layouts.pth");
+    let t = read_torch_tensors(&p, None).unwrap();
+    let tr = &t["transposed"];
+    assert_eq!(tr.dims(), &[3, 2]);
+    assert_eq!(
+        tr.to_vec2::<f32>().unwrap(),
+        vec![vec![0., 3.], vec![1., 4.], vec![2., 5.]]
+    );
+    assert_eq!(
+        t["plain"].to_vec2::<f32>().unwrap(),
+        vec![vec![0., 1., 2.], vec![3., 4., 5.]]
+    );
+    let h = t["half"]
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(h, vec![0.5, -1.25, 3.0]);
+    let vb = vbench_weights::open_checkpoint(
+        &p,
+        Some("model"),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let half = vb.get(3, "half").unwrap();
+    assert_eq!(half.dtype(), candle_core::DType::F32);
 }

@@ -10,6 +10,7 @@ pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod resolve;
+pub mod torch_zip;
 
 pub use error::WeightsError;
 pub use load::{open_checkpoint, CheckpointFormat};

@@ -1,5 +1,5 @@
 //! Opening a checkpoint as a candle `VarBuilder`: `.safetensors` (memory-mapped) or a PyTorch
-//! zip archive (`.pth`/`.bin`/`.pt`) through candle's pickle reader, with the state dict at the
+//! zip archive (`.pth`/`.bin`/`.pt`) through [`crate::torch_zip`], with the state dict at the
 //! top level or nested under a key, and a `module.` prefix (DataParallel) stripped. Half
 //! precision tensors are converted to the compute dtype when read.
 
@@ -83,7 +83,7 @@ pub fn read_torch_tensors(
             return Ok(strip_module_prefix(ts.into_iter().collect()));
         }
     }
-    let first = candle_core::pickle::read_all_with_key(path, nested_key);
+    let first = crate::torch_zip::read_all(path, nested_key);
     let mut tensors = match (first, nested_key) {
         (Ok(t), _) => t,
         (Err(e), Some(_)) => return Err(cerr(e)),
@@ -93,7 +93,7 @@ pub fn read_torch_tensors(
     if tensors.is_empty() && nested_key.is_none() {
         for key in NESTING_KEYS {
             // a missing key is an error in candle; it just means "try the next one"
-            if let Ok(t) = candle_core::pickle::read_all_with_key(path, Some(key)) {
+            if let Ok(t) = crate::torch_zip::read_all(path, Some(key)) {
                 if !t.is_empty() {
                     tensors = t;
                     break;
