@@ -53,6 +53,9 @@ pub struct VideoMeta {
     pub avg_fps: f64,
     /// Packets the container declares for the stream (may be 0 when unknown).
     pub declared_frames: u64,
+    /// Clockwise rotation (0, 90, 180, 270) from the stream's display matrix, applied to every
+    /// frame as decord and OpenCV do (FFmpeg's autorotate convention).
+    pub rotation: u32,
 }
 
 /// Converts decoded frames to RGB the way one reader does.
@@ -170,6 +173,7 @@ impl VideoReader {
             0.0
         };
         let declared_frames = st.frames().max(0) as u64;
+        let rotation = stream_rotation(&st);
         let ctx = ffmpeg::codec::context::Context::from_parameters(st.parameters())
             .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
         let decoder = ctx
@@ -182,6 +186,8 @@ impl VideoReader {
             ));
         }
         let (w, h) = (decoder.width() as usize, decoder.height() as usize);
+        // the size of the frames as delivered, after rotation
+        let (w, h) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
         Ok(Self {
             input,
             decoder,
@@ -194,6 +200,7 @@ impl VideoReader {
                 height: h,
                 avg_fps,
                 declared_frames,
+                rotation,
             },
         })
     }
@@ -256,6 +263,64 @@ impl VideoReader {
     }
 }
 
+/// The clockwise rotation FFmpeg's autorotate applies for a stream's display matrix:
+/// theta = -round(av_display_rotation_get), normalised to [0, 360), snapped to 90° steps.
+fn stream_rotation(st: &ffmpeg::format::stream::Stream) -> u32 {
+    for sd in st.side_data() {
+        if sd.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix
+            && sd.data().len() >= 36
+        {
+            let m: Vec<i32> = sd
+                .data()
+                .chunks_exact(4)
+                .take(9)
+                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            // SAFETY: `m` holds the 9 values the function reads.
+            let ccw = unsafe { ffmpeg::ffi::av_display_rotation_get(m.as_ptr()) };
+            if ccw.is_nan() {
+                return 0;
+            }
+            let mut theta = -ccw.round();
+            theta -= 360.0 * (theta / 360.0 + 0.9 / 360.0).floor();
+            return [90u32, 180, 270]
+                .into_iter()
+                .find(|&a| (theta - a as f64).abs() < 1.0)
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// Rotates a frame clockwise by 90, 180 or 270 degrees (`transpose=clock`, `hflip,vflip`,
+/// `transpose=cclock`).
+pub fn rotate(frame: Frame, clockwise: u32) -> Frame {
+    let (w, h) = (frame.width, frame.height);
+    let src = |y: usize, x: usize| (y * w + x) * 3;
+    let (ow, oh) = match clockwise {
+        90 | 270 => (h, w),
+        180 => (w, h),
+        _ => return frame,
+    };
+    let mut data = vec![0u8; ow * oh * 3];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let i = match clockwise {
+                90 => src(h - 1 - ox, oy),
+                180 => src(h - 1 - oy, w - 1 - ox),
+                _ => src(ox, w - 1 - oy),
+            };
+            let o = (oy * ow + ox) * 3;
+            data[o..o + 3].copy_from_slice(&frame.data[i..i + 3]);
+        }
+    }
+    Frame {
+        width: ow,
+        height: oh,
+        data,
+    }
+}
+
 /// Decodes a video once and hands every frame, converted for each requested reader, to `sink`.
 /// Returns the number of frames decoded.
 pub fn for_each_frame(
@@ -274,7 +339,7 @@ pub fn for_each_frame(
                 *conv = Some(Converter::new(*kind, &raw)?);
             }
             let c = conv.as_mut().expect("set just above");
-            frames.push((*kind, c.convert(&raw)?));
+            frames.push((*kind, rotate(c.convert(&raw)?, reader.meta.rotation)));
         }
         let refs: Vec<(ReaderKind, &Frame)> = frames.iter().map(|(k, f)| (*k, f)).collect();
         sink(n, &refs)?;
