@@ -26,6 +26,8 @@ torch.nn.init.trunc_normal_ is installed, which only affects initialisation, re-
 Usage:
   PYTHONPATH=fixtures-work/vbench_wheel /tmp/refenv/bin/python tools/parity/make_fixtures.py \
       --dino-src fixtures-work/dino [--out tests/fixtures/parity]
+  ... make_fixtures.py --dino-src fixtures-work/dino --full-size fixtures-work/full
+      real-size architectures with random weights instead (make_fullsize.py; not committed)
 """
 import argparse
 import gzip
@@ -212,11 +214,12 @@ def round_clip_fp16_set_(model):
                     _r(attr)
 
 
-def build_clip(cfg, seed, logit_scale):
+def build_clip(cfg, seed, logit_scale, **init):
+    """`init`: keyword arguments of init_random_ (the defaults make the committed tiny fixtures)."""
     from clip.model import CLIP
     torch.manual_seed(seed)
     m = CLIP(**cfg)
-    init_random_(m, seed)
+    init_random_(m, seed, **init)
     with torch.no_grad():
         m.logit_scale.fill_(logit_scale)
     round_clip_fp16_set_(m)
@@ -306,7 +309,7 @@ def verify_clip_hf(model_dir, oa_model, ids):
     return ea, et
 
 
-def build_dino(dino_src, seed):
+def build_dino(dino_src, seed, cfg=DINO_CFG, **init):
     sys.path.insert(0, os.path.abspath(dino_src))
     if not os.path.exists(os.path.join(dino_src, 'utils.py')):
         stub = types.ModuleType('utils')
@@ -314,8 +317,8 @@ def build_dino(dino_src, seed):
         sys.modules['utils'] = stub
     import vision_transformer as dino_vit
     torch.manual_seed(seed)
-    m = dino_vit.VisionTransformer(norm_layer=partial(nn.LayerNorm, eps=1e-6), num_classes=0, **DINO_CFG)
-    init_random_(m, seed)
+    m = dino_vit.VisionTransformer(norm_layer=partial(nn.LayerNorm, eps=1e-6), num_classes=0, **cfg)
+    init_random_(m, seed, **init)
     return m.eval()
 
 
@@ -348,12 +351,12 @@ def dino_to_hf(sd, depth, dim):
     return {k: v.detach().float().contiguous().clone() for k, v in out.items()}
 
 
-def dino_hf_config():
-    d = DINO_CFG['embed_dim']
+def dino_hf_config(cfg=DINO_CFG):
+    d = cfg['embed_dim']
     return {
         'architectures': ['ViTModel'], 'model_type': 'vit',
-        'hidden_size': d, 'num_hidden_layers': DINO_CFG['depth'], 'num_attention_heads': DINO_CFG['num_heads'],
-        'intermediate_size': int(d * DINO_CFG['mlp_ratio']), 'hidden_act': 'gelu',
+        'hidden_size': d, 'num_hidden_layers': cfg['depth'], 'num_attention_heads': cfg['num_heads'],
+        'intermediate_size': int(d * cfg['mlp_ratio']), 'hidden_act': 'gelu',
         'hidden_dropout_prob': 0.0, 'attention_probs_dropout_prob': 0.0, 'initializer_range': 0.02,
         # 1e-12 as in facebook/dino-vitb16's config.json (the converter used ViTConfig's default); DINO's own
         # maths uses 1e-6, which the Rust side must use whatever the config says.
@@ -427,13 +430,64 @@ def phrase_key(p):
     return p.replace(',', '').replace(' ', '_')
 
 
+def run_vbench(dino, clip_b32, clip_l14, aesthetic_model, cpaths):
+    """VBench 0.1.5's own dimension functions on the clips (paths relative to the working directory, as
+    VBench records them). Returns (scores, the appearance_style video dict, seconds per dimension)."""
+    import time
+    from vbench.subject_consistency import subject_consistency
+    from vbench.background_consistency import background_consistency
+    from vbench.aesthetic_quality import laion_aesthetic
+    from vbench.appearance_style import appearance_style
+    from vbench.temporal_flickering import temporal_flickering
+    dev = 'cpu'
+    mlist = [cpaths[c] for c in MODEL_CLIPS]
+    scores, seconds = {}, {}
+
+    def timed(dim, f):
+        t0 = time.perf_counter()
+        scores[dim] = list(f())
+        seconds[dim] = time.perf_counter() - t0
+
+    with torch.no_grad():
+        timed('subject_consistency', lambda: subject_consistency(dino, mlist, dev, False))
+        timed('background_consistency', lambda: background_consistency(clip_b32, None, mlist, dev, False))
+        timed('aesthetic_quality', lambda: laion_aesthetic(aesthetic_model, clip_l14, mlist, dev))
+        style_dict = [{'prompt_en': f'clip {c}', 'dimension': ['appearance_style'],
+                       'auxiliary_info': {'appearance_style': CLIP_STYLE[c]}, 'video_list': [cpaths[c]]}
+                      for c in MODEL_CLIPS]
+        timed('appearance_style', lambda: appearance_style(clip_b32, style_dict, dev))
+    timed('temporal_flickering', lambda: temporal_flickering([cpaths[c] for c in ALL_CLIPS]))
+    return scores, style_dict, seconds
+
+
+def to_json(o):
+    if isinstance(o, dict):
+        return {k: to_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [to_json(v) for v in o]
+    if isinstance(o, (float, np.floating)):
+        # strict JSON: VBench's json.dump would write the bare token NaN here (clip_d's temporal_flickering
+        # record and that dimension's aggregate); serde_json cannot read it, so it is written as null.
+        return None if math.isnan(o) else float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--dino-src', required=True, help='directory with DINO vision_transformer.py (+ utils.py)')
     ap.add_argument('--out', default=os.path.join(REPO_ROOT, 'tests', 'fixtures', 'parity'))
     ap.add_argument('--work', default=os.path.join(REPO_ROOT, 'fixtures-work', 'parity-tmp'))
     ap.add_argument('--regenerate-clips', action='store_true', help='re-encode clips even if present')
+    ap.add_argument('--full-size', metavar='OUT_DIR',
+                    help='instead: the real-size random-weight run of make_fullsize.py into OUT_DIR')
     args = ap.parse_args()
+    if args.full_size:
+        import make_fullsize
+        return make_fullsize.main(['--dino-src', args.dino_src, '--out', args.full_size])
 
     import clip
     import decord
@@ -445,11 +499,7 @@ def main():
     from safetensors.torch import save_file
     import vbench
     from vbench import utils as vu
-    from vbench.subject_consistency import subject_consistency
-    from vbench.background_consistency import background_consistency
-    from vbench.aesthetic_quality import laion_aesthetic, get_aesthetic_model
-    from vbench.appearance_style import appearance_style
-    from vbench.temporal_flickering import temporal_flickering
+    from vbench.aesthetic_quality import get_aesthetic_model
 
     out = os.path.abspath(args.out)
     work = os.path.abspath(args.work)
@@ -516,33 +566,7 @@ def main():
     aesthetic_model = get_aesthetic_model(emb_reader)       # VBench's own loader (strict load_state_dict)
 
     # ---- VBench's own functions --------------------------------------------------------------
-    dev = 'cpu'
-    mlist = [cpaths[c] for c in MODEL_CLIPS]
-    scores = {}
-    with torch.no_grad():
-        scores['subject_consistency'] = list(subject_consistency(dino, mlist, dev, False))
-        scores['background_consistency'] = list(background_consistency(clip_b32, None, mlist, dev, False))
-        scores['aesthetic_quality'] = list(laion_aesthetic(aesthetic_model, clip_l14, mlist, dev))
-        style_dict = [{'prompt_en': f'clip {c}', 'dimension': ['appearance_style'],
-                       'auxiliary_info': {'appearance_style': CLIP_STYLE[c]}, 'video_list': [cpaths[c]]}
-                      for c in MODEL_CLIPS]
-        scores['appearance_style'] = list(appearance_style(clip_b32, style_dict, dev))
-    scores['temporal_flickering'] = list(temporal_flickering([cpaths[c] for c in ALL_CLIPS]))
-
-    def to_json(o):
-        if isinstance(o, dict):
-            return {k: to_json(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [to_json(v) for v in o]
-        if isinstance(o, (float, np.floating)):
-            # strict JSON: VBench's json.dump would write the bare token NaN here (clip_d's temporal_flickering
-            # record and that dimension's aggregate); serde_json cannot read it, so it is written as null.
-            return None if math.isnan(o) else float(o)
-        if isinstance(o, (np.integer,)):
-            return int(o)
-        if isinstance(o, np.bool_):
-            return bool(o)
-        return o
+    scores, style_dict, _ = run_vbench(dino, clip_b32, clip_l14, aesthetic_model, cpaths)
     scores_types = {dim: [type(v[0]).__name__, [{k: type(x).__name__ for k, x in r.items()} for r in v[1]]]
                     for dim, v in scores.items()}
     with open(os.path.join(out, 'scores.json'), 'w') as f:
