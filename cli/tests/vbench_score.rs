@@ -345,3 +345,83 @@ fn resume_after_a_killed_run_scores_every_video_once() {
         "videos finished before the kill were not scored again"
     );
 }
+
+#[test]
+fn full_info_restricts_dimensions_per_video_and_supplies_the_style() {
+    let t = tempfile::tempdir().unwrap();
+    let vids = t.path().join("v");
+    std::fs::create_dir(&vids).unwrap();
+    // VBench's standard naming: {prompt_en}-{i}.mp4
+    make_clip(&vids.join("A beach at dusk-0.mp4"), 3, "96x64", "testsrc2");
+    make_clip(
+        &vids.join("A beach at dusk-1.mp4"),
+        3,
+        "96x64",
+        "mandelbrot",
+    );
+    make_clip(
+        &vids.join("In a still frame, a stop sign-0.mp4"),
+        3,
+        "96x64",
+        "testsrc2",
+    );
+    make_clip(&vids.join("not in the suite-0.mp4"), 3, "96x64", "testsrc2");
+    let info = t.path().join("full_info.json");
+    std::fs::write(
+        &info,
+        r#"[
+ {"prompt_en": "In a still frame, a stop sign", "dimension": ["temporal_flickering"]},
+ {"prompt_en": "A beach at dusk", "dimension": ["appearance_style"],
+  "auxiliary_info": {"appearance_style": {"appearance_style": "watercolor painting"}}}
+]"#,
+    )
+    .unwrap();
+    let w = weights();
+    let out = t.path().join("out");
+    let o = bin()
+        .arg(&vids)
+        .args([
+            "-d",
+            "appearance_style,temporal_flickering",
+            "--quiet",
+            "--name",
+            "fi",
+            "--full-info",
+        ])
+        .arg(&info)
+        .arg("--weights-dir")
+        .arg(w.path())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not in the suite-0.mp4 matches no record"),
+        "{}",
+        stderr(&o)
+    );
+    let r = eval_results(&out, "fi");
+    let names = |d: &str| -> Vec<String> {
+        r[d][1]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                Path::new(x["video_path"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        names("appearance_style"),
+        ["A beach at dusk-0.mp4", "A beach at dusk-1.mp4"]
+    );
+    assert_eq!(
+        names("temporal_flickering"),
+        ["In a still frame, a stop sign-0.mp4"]
+    );
+}
