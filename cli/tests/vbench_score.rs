@@ -298,10 +298,11 @@ fn resume_after_a_killed_run_scores_every_video_once() {
     let jsonl = out.join("r_per_video.jsonl");
     let start = std::time::Instant::now();
     loop {
+        // the environment header, then the first finished video
         let lines = std::fs::read_to_string(&jsonl)
             .map(|s| s.lines().count())
             .unwrap_or(0);
-        if lines >= 1 || start.elapsed().as_secs() > 120 {
+        if lines >= 2 || start.elapsed().as_secs() > 120 {
             break;
         }
         if let Ok(Some(_)) = child.try_wait() {
@@ -311,10 +312,12 @@ fn resume_after_a_killed_run_scores_every_video_once() {
     }
     let _ = child.kill(); // SIGKILL
     let _ = child.wait();
-    let before = std::fs::read_to_string(&jsonl)
-        .unwrap_or_default()
-        .lines()
-        .count();
+    let video_lines = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("\"video_path\""))
+            .count()
+    };
+    let before = video_lines(&std::fs::read_to_string(&jsonl).unwrap_or_default());
     assert!(
         before < 6,
         "the run was killed before it finished ({before} lines)"
@@ -339,10 +342,18 @@ fn resume_after_a_killed_run_scores_every_video_once() {
         assert_eq!(paths.len(), 6, "{d}: every video exactly once");
         assert_eq!(recs.len(), 6, "{d}");
     }
-    let after = std::fs::read_to_string(&jsonl).unwrap().lines().count();
+    let text = std::fs::read_to_string(&jsonl).unwrap();
     assert_eq!(
-        after, 6,
+        video_lines(&text),
+        6,
         "videos finished before the kill were not scored again"
+    );
+    // each session, the killed one and the resumed one, stamped its environment
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"environment\"") && !l.contains("\"video_path\""))
+            .count(),
+        2
     );
 }
 
@@ -423,5 +434,65 @@ fn full_info_restricts_dimensions_per_video_and_supplies_the_style() {
     assert_eq!(
         names("temporal_flickering"),
         ["In a still frame, a stop sign-0.mp4"]
+    );
+}
+
+#[test]
+fn a_users_file_with_another_hash_is_used_with_a_warning() {
+    let t = tempfile::tempdir().unwrap();
+    let clip = t.path().join("x, oil painting-0.mp4");
+    make_clip(&clip, 3, "96x64", "testsrc2");
+    // the built-in manifest with a (wrong) sha256 for the aesthetic head
+    let mut m: serde_json::Value =
+        serde_json::from_str(include_str!("../../weights/data/manifest.json")).unwrap();
+    for e in m["entries"].as_array_mut().unwrap() {
+        if e["id"] == "laion-aesthetic-head" {
+            e["files"][0]["sha256"] = serde_json::Value::String("00".repeat(32));
+        }
+    }
+    let manifest = t.path().join("manifest.json");
+    std::fs::write(&manifest, m.to_string()).unwrap();
+    let w = weights();
+    let out = t.path().join("out");
+    let o = bin()
+        .arg(&clip)
+        .args([
+            "-d",
+            "aesthetic_quality",
+            "--quiet",
+            "--name",
+            "h",
+            "--weights-manifest",
+        ])
+        .arg(&manifest)
+        .arg("--weights-dir")
+        .arg(w.path())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning:") && e.contains("differs from the manifest's 0000"),
+        "{e}"
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("h_summary.json")).unwrap())
+            .unwrap();
+    let head = s["environment"]["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["entry"] == "laion-aesthetic-head")
+        .unwrap();
+    assert_eq!(head["hash_mismatch"], true);
+    assert_eq!(head["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        eval_results(&out, "h")["aesthetic_quality"][1]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
     );
 }

@@ -232,6 +232,16 @@ pub fn score_video(
     results
 }
 
+fn environment(hub: &ModelHub) -> Environment {
+    Environment {
+        tool: "vbench-rs",
+        version: env!("CARGO_PKG_VERSION"),
+        device: hub.runtime.device_name(),
+        dtype: format!("{:?}", hub.runtime.dtype).to_lowercase(),
+        weights: hub.used_files(),
+    }
+}
+
 /// Runs the whole evaluation.
 pub fn run(
     hub: &ModelHub,
@@ -272,6 +282,12 @@ pub fn run(
         .create(true)
         .append(true)
         .open(&jsonl)
+        .map_err(|e| ScoreError::io(&jsonl, e))?;
+    // every session of a run starts with the environment it ran in (readers skip this line)
+    let header =
+        serde_json::json!({ "environment": environment(hub), "dimensions": cfg.dimensions });
+    writeln!(out, "{header}")
+        .and_then(|_| out.flush())
         .map_err(|e| ScoreError::io(&jsonl, e))?;
     progress.run_started(jobs.len(), &cfg.dimensions);
     let mut lines: Vec<VideoLine> = Vec::with_capacity(jobs.len());
@@ -378,13 +394,7 @@ fn finish(
         .output_dir
         .join(format!("{}_eval_results.json", cfg.name));
     write_atomic(&eval_path, &eval_results.to_python_string())?;
-    let environment = Environment {
-        tool: "vbench-rs",
-        version: env!("CARGO_PKG_VERSION"),
-        device: hub.runtime.device_name(),
-        dtype: format!("{:?}", hub.runtime.dtype).to_lowercase(),
-        weights: hub.used_files(),
-    };
+    let environment = environment(hub);
     let summary = RunSummary {
         name: cfg.name.clone(),
         eval_results_path: eval_path,
