@@ -74,6 +74,8 @@ pub struct Environment {
     pub version: &'static str,
     pub device: String,
     pub dtype: String,
+    /// `fp32` (VBench on CPU) or `vbench-cuda-fp16` (CLIP towers in fp16; not CPU-compatible).
+    pub precision: &'static str,
     pub weights: Vec<UsedFile>,
 }
 
@@ -238,6 +240,10 @@ fn environment(hub: &ModelHub) -> Environment {
         version: env!("CARGO_PKG_VERSION"),
         device: hub.runtime.device_name(),
         dtype: format!("{:?}", hub.runtime.dtype).to_lowercase(),
+        precision: match hub.runtime.precision() {
+            crate::runtime::Precision::Fp32 => "fp32",
+            crate::runtime::Precision::VbenchCudaFp16 => "vbench-cuda-fp16",
+        },
         weights: hub.used_files(),
     }
 }

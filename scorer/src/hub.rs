@@ -122,12 +122,13 @@ impl ModelHub {
         &self,
         path: &std::path::Path,
         entry_id: &str,
+        dtype: candle_core::DType,
     ) -> Result<candle_nn::VarBuilder<'static>, ScoreError> {
         let nested = self.resolver.manifest.entry(entry_id)?.nested_key.clone();
         Ok(open_checkpoint(
             path,
             nested.as_deref(),
-            self.runtime.dtype,
+            dtype,
             &self.runtime.device,
         )?)
     }
@@ -138,7 +139,7 @@ impl ModelHub {
         }
         let id = "dino-vitb16";
         let cfg = dino_vit::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let vb = self.vb(&self.file(id, "model.safetensors")?, id, self.runtime.dtype)?;
         let m = Arc::new(dino_vit::Model::new(&cfg, vb)?);
         self.loaded.lock().expect("not poisoned").dino = Some(m.clone());
         Ok(m)
@@ -150,7 +151,11 @@ impl ModelHub {
         }
         let id = "clip-vit-base-patch32";
         let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let vb = self.vb(
+            &self.file(id, "model.safetensors")?,
+            id,
+            self.runtime.clip_dtype,
+        )?;
         let model = clip::Model::new(&cfg, vb)?;
         let tokenizer = ClipTokenizer::from_file(&self.file(id, "tokenizer.json")?)?;
         let m = Arc::new(ClipWithText { model, tokenizer });
@@ -164,10 +169,18 @@ impl ModelHub {
         }
         let id = "clip-vit-large-patch14";
         let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(&self.file(id, "model.safetensors")?, id)?;
+        let vb = self.vb(
+            &self.file(id, "model.safetensors")?,
+            id,
+            self.runtime.clip_dtype,
+        )?;
         let clip = clip::Model::new_vision(&cfg, vb)?;
         let hid = "laion-aesthetic-head";
-        let head_vb = self.vb(&self.file(hid, "sa_0_4_vit_l_14_linear.pth")?, hid)?;
+        let head_vb = self.vb(
+            &self.file(hid, "sa_0_4_vit_l_14_linear.pth")?,
+            hid,
+            self.runtime.dtype,
+        )?;
         let head = aesthetic::Model::new(cfg.projection_dim, head_vb)?;
         let m = Arc::new(AestheticNets { clip, head });
         self.loaded.lock().expect("not poisoned").aesthetic = Some(m.clone());

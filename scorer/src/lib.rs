@@ -16,4 +16,4 @@ pub mod video;
 pub use error::{ScoreError, VideoErrorKind};
 pub use evaluate::{run, EvalConfig, Progress, RunSummary, VideoJob};
 pub use hub::ModelHub;
-pub use runtime::{DeviceChoice, Runtime};
+pub use runtime::{DeviceChoice, Precision, Runtime};

@@ -26,11 +26,37 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// Numeric precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// fp32 everywhere: VBench 0.1.5 on CPU, the parity target and the default.
+    #[default]
+    Fp32,
+    /// The OpenAI CLIP towers with fp16 weights and activations, as `clip.load` leaves them on
+    /// CUDA in VBench (spec 10-frame-dims §1.4); everything else fp32. An approximation of
+    /// VBench's GPU numbers (LayerNorm statistics and the cosine arithmetic stay f32 here), for
+    /// comparing with published GPU results; not VBench-CPU-compatible.
+    VbenchCudaFp16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "fp32" | "f32" => Ok(Self::Fp32),
+            "vbench-cuda-fp16" | "clip-fp16" => Ok(Self::VbenchCudaFp16),
+            o => Err(format!("unknown precision `{o}` (fp32, vbench-cuda-fp16)")),
+        }
+    }
+}
+
 /// Device, dtype and batching for a run.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     pub device: Device,
     pub dtype: DType,
+    /// The dtype the CLIP towers are loaded in ([`Precision`]).
+    pub clip_dtype: DType,
     /// Frames per forward pass.
     pub batch_size: usize,
     /// A line to show the user when `auto` fell back (e.g. "CUDA not available, using CPU").
@@ -80,6 +106,7 @@ impl Runtime {
         Ok(Self {
             device,
             dtype: DType::F32,
+            clip_dtype: DType::F32,
             batch_size,
             notice,
         })
@@ -89,8 +116,25 @@ impl Runtime {
         Self {
             device: Device::Cpu,
             dtype: DType::F32,
+            clip_dtype: DType::F32,
             batch_size: batch_size.max(1),
             notice: None,
+        }
+    }
+
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.clip_dtype = match precision {
+            Precision::Fp32 => DType::F32,
+            Precision::VbenchCudaFp16 => DType::F16,
+        };
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        if self.clip_dtype == DType::F16 {
+            Precision::VbenchCudaFp16
+        } else {
+            Precision::Fp32
         }
     }
 

@@ -191,6 +191,7 @@ fn scores_equal_vbench(
     hub: &ModelHub,
     scores_json: &Path,
     inputs_json: &Path,
+    score_tol: f64,
 ) -> Vec<(String, f64)> {
     let read = |p: &Path| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
@@ -242,7 +243,7 @@ fn scores_equal_vbench(
         let tol = if dim == "temporal_flickering" {
             FLICKER_TOL
         } else {
-            SCORE_TOL
+            score_tol
         };
         let mut max_diff = 0f64;
         let want = &expected[dim];
@@ -307,7 +308,40 @@ fn per_video_scores_and_aggregates_equal_vbench() {
         &hub,
         &fixtures().join("scores.json"),
         &fixtures().join("inputs.json"),
+        SCORE_TOL,
     );
+}
+
+/// `--precision vbench-cuda-fp16` (the CLIP towers in fp16, as VBench on CUDA) runs end to end
+/// and stays within fp16 rounding of VBench's fp32 numbers: 1e-2 on scores of order 1 allows for
+/// the ~1e-3 relative error of fp16 activations through a few layers.
+#[test]
+fn clip_fp16_mode_stays_within_fp16_rounding_of_fp32() {
+    const FP16_TOL: f64 = 1e-2;
+    let dir = tempfile::tempdir().unwrap();
+    fixture_weights_dir(dir.path()).unwrap();
+    let mut opts = vbench_weights::ResolverOptions::from_env(Some(dir.path().to_path_buf()));
+    opts.offline = true;
+    opts.hf_cache = dir.path().join("no-hf-cache");
+    opts.download_dir = dir.path().join("no-downloads");
+    let resolver = vbench_weights::Resolver::new(vbench_weights::Manifest::builtin(), opts);
+    let rt = Runtime::cpu(4).with_precision(vbench_scorer::Precision::VbenchCudaFp16);
+    let hub = ModelHub::new(resolver, rt);
+    let diffs = scores_equal_vbench(
+        &hub,
+        &fixtures().join("scores.json"),
+        &fixtures().join("inputs.json"),
+        FP16_TOL,
+    );
+    // fp16 must actually be in use: the CLIP dimensions are not bit-identical to fp32
+    let clip_dims = [
+        "background_consistency",
+        "aesthetic_quality",
+        "appearance_style",
+    ];
+    assert!(diffs
+        .iter()
+        .any(|(d, v)| clip_dims.contains(&d.as_str()) && *v > 0.0));
 }
 
 /// The real-size architectures (CLIP ViT-B/32 and ViT-L/14, DINO ViT-B/16, the LAION head) with
@@ -325,6 +359,11 @@ fn full_size_random_weights_match_vbench() {
     let scratch = tempfile::tempdir().unwrap();
     let hub = hub_at(&dir, scratch.path());
     let t0 = std::time::Instant::now();
-    scores_equal_vbench(&hub, &dir.join("scores.json"), &dir.join("inputs.json"));
+    scores_equal_vbench(
+        &hub,
+        &dir.join("scores.json"),
+        &dir.join("inputs.json"),
+        SCORE_TOL,
+    );
     println!("full-size scorer run: {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use vbench_cli::args::WeightsArgs;
 use vbench_cli::progress::Bars;
 use vbench_scorer::dimensions::{self, VideoInput};
-use vbench_scorer::{prompts, DeviceChoice, EvalConfig, ModelHub, Runtime, VideoJob};
+use vbench_scorer::{prompts, DeviceChoice, EvalConfig, ModelHub, Precision, Runtime, VideoJob};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +45,10 @@ struct Cli {
     /// auto, cpu, cuda or metal (auto falls back to CPU with a notice).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// fp32 (default; VBench on CPU, the parity target) or vbench-cuda-fp16 (the CLIP towers in
+    /// fp16 as VBench runs them on CUDA; an approximation, marked in the results).
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
     /// Frames per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -212,7 +216,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             chrono::Local::now().format("%Y-%m-%d-%H:%M:%S")
         ),
     };
-    let runtime = Runtime::new(cli.device, cli.batch_size)?;
+    let runtime = Runtime::new(cli.device, cli.batch_size)?.with_precision(cli.precision);
     if let Some(n) = &runtime.notice {
         eprintln!("note: {n}");
     }
