@@ -10,6 +10,7 @@ pub mod hash;
 pub mod load;
 pub mod manifest;
 pub mod resolve;
+pub mod safetensors_file;
 pub mod torch_zip;
 
 pub use error::WeightsError;

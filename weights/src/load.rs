@@ -132,14 +132,17 @@ pub fn open_checkpoint(
 ) -> Result<VarBuilder<'static>, WeightsError> {
     match sniff(path)? {
         CheckpointFormat::Safetensors => {
-            // SAFETY: the file is memory-mapped read-only; we never modify it while mapped,
-            // and a user replacing a weight file mid-run is outside what we can guard.
-            unsafe { VarBuilder::from_mmaped_safetensors(&[path], dtype, device) }.map_err(
-                |source| WeightsError::Candle {
+            let file = crate::safetensors_file::SafetensorsFile::open(path).map_err(|source| {
+                WeightsError::Candle {
                     path: path.to_path_buf(),
                     source,
-                },
-            )
+                }
+            })?;
+            Ok(VarBuilder::from_backend(
+                Box::new(file),
+                dtype,
+                device.clone(),
+            ))
         }
         _ => Ok(VarBuilder::from_tensors(
             read_torch_tensors(path, nested_key)?,
