@@ -235,16 +235,17 @@ pub fn pil_resize_bicubic(frame: &Frame, out_w: usize, out_h: usize) -> Frame {
     let horiz = if out_w != w {
         let cs = pil_coeffs(w, out_w);
         let mut data = vec![0u8; h * out_w * 3];
-        for y in 0..h {
-            let row = &frame.data[y * w * 3..(y + 1) * w * 3];
-            for (xx, (xmin, k)) in cs.iter().enumerate() {
-                for c in 0..3 {
-                    let mut ss = init;
-                    for (j, kk) in k.iter().enumerate() {
-                        ss += row[(xmin + j) * 3 + c] as i32 * kk;
-                    }
-                    data[(y * out_w + xx) * 3 + c] = clip8(ss);
+        for (row, out) in frame.data.chunks_exact(w * 3).zip(data.chunks_exact_mut(out_w * 3)) {
+            for ((xmin, k), px) in cs.iter().zip(out.chunks_exact_mut(3)) {
+                let (mut r, mut g, mut b) = (init, init, init);
+                for (src, &kk) in row[xmin * 3..].chunks_exact(3).zip(k) {
+                    r += src[0] as i32 * kk;
+                    g += src[1] as i32 * kk;
+                    b += src[2] as i32 * kk;
                 }
+                px[0] = clip8(r);
+                px[1] = clip8(g);
+                px[2] = clip8(b);
             }
         }
         Frame {
@@ -259,14 +260,20 @@ pub fn pil_resize_bicubic(frame: &Frame, out_w: usize, out_h: usize) -> Frame {
         return horiz;
     }
     let cs = pil_coeffs(h, out_h);
-    let mut data = vec![0u8; out_h * out_w * 3];
-    for (yy, (ymin, k)) in cs.iter().enumerate() {
-        for x in 0..out_w * 3 {
-            let mut ss = init;
-            for (j, kk) in k.iter().enumerate() {
-                ss += horiz.data[(ymin + j) * out_w * 3 + x] as i32 * kk;
+    let stride = out_w * 3;
+    let mut data = vec![0u8; out_h * stride];
+    // accumulate whole rows: the inner loop runs along memory
+    let mut acc = vec![0i32; stride];
+    for ((ymin, k), out) in cs.iter().zip(data.chunks_exact_mut(stride)) {
+        acc.fill(init);
+        for (j, &kk) in k.iter().enumerate() {
+            let src = &horiz.data[(ymin + j) * stride..(ymin + j + 1) * stride];
+            for (a, &v) in acc.iter_mut().zip(src) {
+                *a += v as i32 * kk;
             }
-            data[yy * out_w * 3 + x] = clip8(ss);
+        }
+        for (o, &a) in out.iter_mut().zip(&acc) {
+            *o = clip8(a);
         }
     }
     Frame {
