@@ -38,7 +38,8 @@ pub struct EvalConfig {
 
 /// Progress callbacks; the binary decides how to show them.
 pub trait Progress: Sync {
-    fn run_started(&self, _videos: usize, _dims: &[String]) {}
+    /// `per_dimension`: each loaded dimension and the number of videos it will score.
+    fn run_started(&self, _videos: usize, _per_dimension: &[(String, usize)]) {}
     fn video_started(&self, _index: usize, _path: &Path) {}
     fn frame_done(&self) {}
     fn video_finished(&self, _index: usize, _line: &VideoLine) {}
@@ -295,7 +296,17 @@ pub fn run(
     writeln!(out, "{header}")
         .and_then(|_| out.flush())
         .map_err(|e| ScoreError::io(&jsonl, e))?;
-    progress.run_started(jobs.len(), &cfg.dimensions);
+    let per_dimension: Vec<(String, usize)> = loaded
+        .iter()
+        .map(|d| {
+            let n = jobs
+                .iter()
+                .filter(|j| j.dimensions.iter().any(|x| x == d.name()))
+                .count();
+            (d.name().to_string(), n)
+        })
+        .collect();
+    progress.run_started(jobs.len(), &per_dimension);
     let mut lines: Vec<VideoLine> = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let key = job.input.display_path.clone();
