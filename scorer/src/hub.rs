@@ -133,58 +133,77 @@ impl ModelHub {
         )?)
     }
 
-    pub fn dino(&self) -> Result<Arc<dino_vit::Model>, ScoreError> {
-        if let Some(m) = &self.loaded.lock().expect("not poisoned").dino {
+    /// The model in `slot`, built by `build` the first time.
+    fn cached<T>(
+        &self,
+        slot: fn(&mut Loaded) -> &mut Option<Arc<T>>,
+        build: impl FnOnce() -> Result<T, ScoreError>,
+    ) -> Result<Arc<T>, ScoreError> {
+        if let Some(m) = slot(&mut self.loaded.lock().expect("not poisoned")) {
             return Ok(m.clone());
         }
-        let id = "dino-vitb16";
-        let cfg = dino_vit::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(&self.file(id, "model.safetensors")?, id, self.runtime.dtype)?;
-        let m = Arc::new(dino_vit::Model::new(&cfg, vb)?);
-        self.loaded.lock().expect("not poisoned").dino = Some(m.clone());
+        let m = Arc::new(build()?);
+        *slot(&mut self.loaded.lock().expect("not poisoned")) = Some(m.clone());
         Ok(m)
+    }
+
+    /// A CLIP checkpoint's config and weights, in the run's CLIP dtype.
+    fn clip_parts(
+        &self,
+        id: &str,
+    ) -> Result<(clip::Config, candle_nn::VarBuilder<'static>), ScoreError> {
+        let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
+        let vb = self.vb(
+            &self.file(id, "model.safetensors")?,
+            id,
+            self.runtime.clip_dtype,
+        )?;
+        Ok((cfg, vb))
+    }
+
+    pub fn dino(&self) -> Result<Arc<dino_vit::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.dino,
+            || {
+                let id = "dino-vitb16";
+                let cfg = dino_vit::Config::from_file(self.file(id, "config.json")?)?;
+                let vb = self.vb(&self.file(id, "model.safetensors")?, id, self.runtime.dtype)?;
+                Ok(dino_vit::Model::new(&cfg, vb)?)
+            },
+        )
     }
 
     pub fn clip_b32(&self) -> Result<Arc<ClipWithText>, ScoreError> {
-        if let Some(m) = &self.loaded.lock().expect("not poisoned").clip_b32 {
-            return Ok(m.clone());
-        }
-        let id = "clip-vit-base-patch32";
-        let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(
-            &self.file(id, "model.safetensors")?,
-            id,
-            self.runtime.clip_dtype,
-        )?;
-        let model = clip::Model::new(&cfg, vb)?;
-        let tokenizer = ClipTokenizer::from_file(&self.file(id, "tokenizer.json")?)?;
-        let m = Arc::new(ClipWithText { model, tokenizer });
-        self.loaded.lock().expect("not poisoned").clip_b32 = Some(m.clone());
-        Ok(m)
+        self.cached(
+            |l| &mut l.clip_b32,
+            || {
+                let id = "clip-vit-base-patch32";
+                let (cfg, vb) = self.clip_parts(id)?;
+                Ok(ClipWithText {
+                    model: clip::Model::new(&cfg, vb)?,
+                    tokenizer: ClipTokenizer::from_file(&self.file(id, "tokenizer.json")?)?,
+                })
+            },
+        )
     }
 
     pub fn aesthetic(&self) -> Result<Arc<AestheticNets>, ScoreError> {
-        if let Some(m) = &self.loaded.lock().expect("not poisoned").aesthetic {
-            return Ok(m.clone());
-        }
-        let id = "clip-vit-large-patch14";
-        let cfg = clip::Config::from_file(self.file(id, "config.json")?)?;
-        let vb = self.vb(
-            &self.file(id, "model.safetensors")?,
-            id,
-            self.runtime.clip_dtype,
-        )?;
-        let clip = clip::Model::new_vision(&cfg, vb)?;
-        let hid = "laion-aesthetic-head";
-        let head_vb = self.vb(
-            &self.file(hid, "sa_0_4_vit_l_14_linear.pth")?,
-            hid,
-            self.runtime.dtype,
-        )?;
-        let head = aesthetic::Model::new(cfg.projection_dim, head_vb)?;
-        let m = Arc::new(AestheticNets { clip, head });
-        self.loaded.lock().expect("not poisoned").aesthetic = Some(m.clone());
-        Ok(m)
+        self.cached(
+            |l| &mut l.aesthetic,
+            || {
+                let (cfg, vb) = self.clip_parts("clip-vit-large-patch14")?;
+                let hid = "laion-aesthetic-head";
+                let head_vb = self.vb(
+                    &self.file(hid, "sa_0_4_vit_l_14_linear.pth")?,
+                    hid,
+                    self.runtime.dtype,
+                )?;
+                Ok(AestheticNets {
+                    clip: clip::Model::new_vision(&cfg, vb)?,
+                    head: aesthetic::Model::new(cfg.projection_dim, head_vb)?,
+                })
+            },
+        )
     }
 }
 

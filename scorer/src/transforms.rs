@@ -235,7 +235,11 @@ pub fn pil_resize_bicubic(frame: &Frame, out_w: usize, out_h: usize) -> Frame {
     let horiz = if out_w != w {
         let cs = pil_coeffs(w, out_w);
         let mut data = vec![0u8; h * out_w * 3];
-        for (row, out) in frame.data.chunks_exact(w * 3).zip(data.chunks_exact_mut(out_w * 3)) {
+        for (row, out) in frame
+            .data
+            .chunks_exact(w * 3)
+            .zip(data.chunks_exact_mut(out_w * 3))
+        {
             for ((xmin, k), px) in cs.iter().zip(out.chunks_exact_mut(3)) {
                 let (mut r, mut g, mut b) = (init, init, init);
                 for (src, &kk) in row[xmin * 3..].chunks_exact(3).zip(k) {
