@@ -15,6 +15,7 @@ use crate::error::{ScoreError, VideoErrorKind};
 use crate::hub::{ModelHub, UsedFile};
 use crate::pyjson::PyJson;
 use crate::scores::{self, FinalScores};
+use crate::shard::{ManifestVideo, Shard, ShardManifest};
 use crate::video::{self, ReaderKind};
 
 /// One video to score and what applies to it.
@@ -34,6 +35,19 @@ pub struct EvalConfig {
     /// Requested dimensions, in output order.
     pub dimensions: Vec<String>,
     pub resume: bool,
+    /// Score only this shard's videos (see [`crate::shard`]); files are named
+    /// `<name>-shard-K-of-N_*`.
+    pub shard: Option<Shard>,
+}
+
+impl EvalConfig {
+    /// The prefix of this run's files.
+    pub fn file_name(&self) -> String {
+        match &self.shard {
+            Some(s) => s.run_name(&self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// Progress callbacks; the binary decides how to show them.
@@ -69,14 +83,14 @@ pub struct VideoLine {
     pub results: BTreeMap<String, DimResult>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Environment {
-    pub tool: &'static str,
-    pub version: &'static str,
+    pub tool: String,
+    pub version: String,
     pub device: String,
     pub dtype: String,
     /// `fp32` (VBench on CPU) or `vbench-cuda-fp16` (CLIP towers in fp16; not CPU-compatible).
-    pub precision: &'static str,
+    pub precision: String,
     pub weights: Vec<UsedFile>,
 }
 
@@ -120,7 +134,8 @@ pub struct RunSummary {
 }
 
 pub fn per_video_path(cfg: &EvalConfig) -> PathBuf {
-    cfg.output_dir.join(format!("{}_per_video.jsonl", cfg.name))
+    cfg.output_dir
+        .join(format!("{}_per_video.jsonl", cfg.file_name()))
 }
 
 /// Reads a JSON-lines file back; lines cut by a crash are ignored. Later lines for the same
@@ -237,14 +252,15 @@ pub fn score_video(
 
 fn environment(hub: &ModelHub) -> Environment {
     Environment {
-        tool: "vbench-rs",
-        version: env!("CARGO_PKG_VERSION"),
+        tool: "vbench-rs".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
         device: hub.runtime.device_name(),
         dtype: format!("{:?}", hub.runtime.dtype).to_lowercase(),
         precision: match hub.runtime.precision() {
             crate::runtime::Precision::Fp32 => "fp32",
             crate::runtime::Precision::VbenchCudaFp16 => "vbench-cuda-fp16",
-        },
+        }
+        .into(),
         weights: hub.used_files(),
     }
 }
@@ -273,6 +289,46 @@ pub fn run(
             Err(e) => skipped.push((d.clone(), e.to_string())),
         }
     }
+    let environment_now = environment(hub);
+    if let Some(shard) = cfg.shard {
+        let manifest = ShardManifest {
+            tool: environment_now.tool.clone(),
+            version: environment_now.version.clone(),
+            name: cfg.name.clone(),
+            shard,
+            dimensions: cfg.dimensions.clone(),
+            skipped_dimensions: skipped.clone(),
+            weights: environment_now
+                .weights
+                .iter()
+                .map(|w| (w.entry.clone(), w.file.clone(), w.sha256.clone()))
+                .collect(),
+            videos: jobs
+                .iter()
+                .map(|j| ManifestVideo {
+                    video_path: j.input.display_path.clone(),
+                    dimensions: j.dimensions.clone(),
+                })
+                .collect(),
+            per_video: format!("{}_per_video.jsonl", cfg.file_name()),
+            environment: serde_json::to_value(&environment_now)
+                .map_err(|e| ScoreError::Options(e.to_string()))?,
+        };
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| ScoreError::Options(e.to_string()))?;
+        write_atomic(
+            &ShardManifest::path(&cfg.output_dir, &cfg.file_name()),
+            &text,
+        )?;
+    }
+    let all_jobs = jobs;
+    let jobs: Vec<&VideoJob> = all_jobs
+        .iter()
+        .filter(|j| {
+            cfg.shard
+                .map_or(true, |s| s.contains(&j.input.display_path))
+        })
+        .collect();
     let jsonl = per_video_path(cfg);
     let previous: HashMap<String, VideoLine> = if cfg.resume {
         read_lines(&jsonl)?
@@ -292,7 +348,7 @@ pub fn run(
         .map_err(|e| ScoreError::io(&jsonl, e))?;
     // every session of a run starts with the environment it ran in (readers skip this line)
     let header =
-        serde_json::json!({ "environment": environment(hub), "dimensions": cfg.dimensions });
+        serde_json::json!({ "environment": environment_now, "dimensions": cfg.dimensions });
     writeln!(out, "{header}")
         .and_then(|_| out.flush())
         .map_err(|e| ScoreError::io(&jsonl, e))?;
@@ -338,15 +394,59 @@ pub fn run(
         lines.push(line);
     }
     drop(out);
-    finish(hub, cfg, &loaded, skipped, lines)
+    let active: Vec<String> = loaded.iter().map(|d| d.name().to_string()).collect();
+    finish(
+        &cfg.output_dir,
+        &cfg.file_name(),
+        &cfg.dimensions,
+        &active,
+        skipped,
+        lines,
+        environment(hub),
+        hub.take_warnings(),
+    )
 }
 
+/// Merges the shards in `dirs` (see [`crate::shard`]) into `<name>_eval_results.json` and
+/// `<name>_summary.json` in `output_dir`, byte-identical to what one process writes.
+pub fn merge(
+    dirs: &[PathBuf],
+    output_dir: &Path,
+    name: Option<&str>,
+) -> Result<RunSummary, ScoreError> {
+    let m = crate::shard::collect(dirs)?;
+    std::fs::create_dir_all(output_dir).map_err(|e| ScoreError::io(output_dir, e))?;
+    let active: Vec<String> = m
+        .manifest
+        .dimensions
+        .iter()
+        .filter(|d| !m.manifest.skipped_dimensions.iter().any(|(s, _)| s == *d))
+        .cloned()
+        .collect();
+    let environment: Environment = serde_json::from_value(m.manifest.environment.clone())
+        .map_err(|e| ScoreError::Options(format!("shard manifest environment: {e}")))?;
+    finish(
+        output_dir,
+        name.unwrap_or(&m.manifest.name),
+        &m.manifest.dimensions,
+        &active,
+        m.manifest.skipped_dimensions.clone(),
+        m.lines,
+        environment,
+        Vec::new(),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn finish(
-    hub: &ModelHub,
-    cfg: &EvalConfig,
-    loaded: &[Box<dyn Dimension>],
+    output_dir: &Path,
+    name: &str,
+    dimensions: &[String],
+    active: &[String],
     skipped: Vec<(String, String)>,
     lines: Vec<VideoLine>,
+    environment: Environment,
+    warnings: Vec<String>,
 ) -> Result<RunSummary, ScoreError> {
     let mut eval = Vec::new();
     let mut dim_summaries = Vec::new();
@@ -359,8 +459,8 @@ fn finish(
             total: None,
         })
         .collect();
-    for d in &cfg.dimensions {
-        if !loaded.iter().any(|l| l.name() == d) {
+    for d in dimensions {
+        if !active.contains(d) {
             continue;
         }
         let mut records = Vec::new();
@@ -407,25 +507,22 @@ fn finish(
         .collect();
     let final_scores = scores::final_scores(&aggs);
     let eval_results = PyJson::Dict(eval);
-    let eval_path = cfg
-        .output_dir
-        .join(format!("{}_eval_results.json", cfg.name));
+    let eval_path = output_dir.join(format!("{name}_eval_results.json"));
     write_atomic(&eval_path, &eval_results.to_python_string())?;
-    let environment = environment(hub);
     let summary = RunSummary {
-        name: cfg.name.clone(),
+        name: name.to_string(),
         eval_results_path: eval_path,
-        per_video_path: per_video_path(cfg),
+        per_video_path: output_dir.join(format!("{name}_per_video.jsonl")),
         dimensions: dim_summaries,
         scores: final_scores,
         videos: per_video,
         failures,
         skipped_dimensions: skipped,
         environment,
-        warnings: hub.take_warnings(),
+        warnings,
         eval_results,
     };
-    let summary_path = cfg.output_dir.join(format!("{}_summary.json", cfg.name));
+    let summary_path = output_dir.join(format!("{name}_summary.json"));
     let text = serde_json::to_string_pretty(&summary)
         .map_err(|e| ScoreError::Options(format!("cannot serialise summary: {e}")))?;
     write_atomic(&summary_path, &text)?;

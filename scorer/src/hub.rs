@@ -14,7 +14,7 @@ use crate::runtime::Runtime;
 use crate::text::ClipTokenizer;
 
 /// A checkpoint file used in a run, for the environment stamp.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct UsedFile {
     pub entry: String,
     pub file: String,

@@ -9,11 +9,12 @@ pub mod prompts;
 pub mod pyjson;
 pub mod runtime;
 pub mod scores;
+pub mod shard;
 pub mod text;
 pub mod transforms;
 pub mod video;
 
 pub use error::{ScoreError, VideoErrorKind};
-pub use evaluate::{run, EvalConfig, Progress, RunSummary, VideoJob};
+pub use evaluate::{merge, run, EvalConfig, Progress, RunSummary, VideoJob};
 pub use hub::ModelHub;
 pub use runtime::{DeviceChoice, Precision, Runtime};

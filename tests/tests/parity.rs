@@ -224,6 +224,7 @@ fn scores_equal_vbench(
         name: "parity".into(),
         dimensions: dims.clone(),
         resume: false,
+        shard: None,
     };
     let summary = vbench_scorer::run(hub, &jobs, &cfg, &NoProgress).unwrap();
     assert!(summary.failures.is_empty(), "{:?}", summary.failures);

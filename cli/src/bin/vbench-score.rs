@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use vbench_cli::args::WeightsArgs;
 use vbench_cli::progress::Bars;
 use vbench_scorer::dimensions::{self, VideoInput};
+use vbench_scorer::shard::Shard;
 use vbench_scorer::{prompts, DeviceChoice, EvalConfig, ModelHub, Precision, Runtime, VideoJob};
 
 #[derive(Debug, Parser)]
@@ -64,6 +65,14 @@ struct Cli {
     /// Skip videos already in the run's per-video results.
     #[arg(long)]
     resume: bool,
+    /// Score a deterministic 1/N of the videos (0-based K); `merge` joins the shards. Also
+    /// taken from SLURM_ARRAY_TASK_ID/_MIN/_COUNT or JOB_COMPLETION_INDEX (with --shard-count).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
+    /// The number of shards, for JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) or to override
+    /// SLURM_ARRAY_TASK_COUNT.
+    #[arg(long, value_name = "N")]
+    shard_count: Option<usize>,
     /// Download missing weights of the requested dimensions before scoring (otherwise
     /// dimensions whose weights are not local are skipped, with the command that fetches them).
     #[arg(long)]
@@ -80,6 +89,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Merge the shards of a run (`--shard K/N` outputs) into the results one process writes.
+    Merge {
+        /// Folders holding the shards' files (`*_shard.json`, `*_per_video.jsonl`).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged results go.
+        #[arg(long, short, default_value = "evaluation_results")]
+        output: PathBuf,
+        /// Name of the merged files (default: the shards' run name).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Checkpoints: what each dimension needs and where it is.
     Weights {
         #[command(subcommand)]
@@ -111,9 +132,24 @@ fn main() -> ExitCode {
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Weights { action, weights }) = &cli.command {
-        return weights_cmd(action, weights);
+    match &cli.command {
+        Some(Command::Weights { action, weights }) => return weights_cmd(action, weights),
+        Some(Command::Merge { dirs, output, name }) => {
+            let summary = vbench_scorer::merge(dirs, output, name.as_deref())?;
+            print_report(&summary);
+            return Ok(if summary.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        }
+        None => {}
     }
+    let shard = match cli.shard {
+        Some(s) => Some(s),
+        None => Shard::from_env(|k| std::env::var(k).ok(), cli.shard_count)
+            .map_err(anyhow::Error::msg)?,
+    };
     if cli.inputs.is_empty() {
         bail!("no videos given (usage: vbench-score [OPTIONS] <VIDEOS or DIRS>...)");
     }
@@ -205,6 +241,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let name = match (&cli.name, cli.resume) {
         (Some(n), _) => n.clone(),
+        // every shard must write under the same run name, whenever it starts
+        (None, _) if shard.is_some() => "results".to_string(),
         (None, true) => newest_run(&cli.output)?.with_context(|| {
             format!(
                 "--resume: no earlier run (*_per_video.jsonl) in {}; give --name",
@@ -237,6 +275,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         name,
         dimensions: dims,
         resume: cli.resume,
+        shard,
     };
     let bars = Bars::new(!cli.quiet && std::io::stderr().is_terminal(), cli.verbose);
     let summary = vbench_scorer::run(&hub, &jobs, &cfg, &bars)?;
