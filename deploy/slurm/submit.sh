@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 SHARDS=${SHARDS:-4}
 mkdir -p "$OUT/shards"
 export VIDEOS OUT
-array=$(sbatch --parsable --export=ALL --array=0-$((SHARDS - 1)) "$@" "$here/vbench-array.sbatch")
-merge=$(sbatch --parsable --export=ALL --dependency=afterok:"$array" "$here/vbench-merge.sbatch")
+# logs go to OUT
+array=$(sbatch --parsable --export=ALL --chdir="$OUT" --array=0-$((SHARDS - 1)) "$@" "$here/vbench-array.sbatch")
+merge=$(sbatch --parsable --export=ALL --chdir="$OUT" --dependency=afterok:"$array" "$here/vbench-merge.sbatch")
 echo "array job $array ($SHARDS shards), merge job $merge; results in $OUT"
