@@ -241,3 +241,50 @@ fn shard_from_slurm_and_kubernetes_environment() {
         std::fs::read(b.join("run_eval_results.json")).unwrap()
     );
 }
+
+#[test]
+fn a_shard_that_died_half_way_is_named_and_resumed() {
+    let s = setup();
+    let dirs: Vec<PathBuf> = (0..2).map(|k| s.root.join(format!("k{k}"))).collect();
+    for (k, d) in dirs.iter().enumerate() {
+        let o = score(&s, d, &["--shard", &format!("{k}/2")], &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // cut shard 0's last video line, as if it had been killed before writing it
+    let jsonl = dirs[0].join("run-shard-0-of-2_per_video.jsonl");
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let cut = lines.pop().unwrap();
+    assert!(cut.contains("\"video_path\""));
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    let kept = lines
+        .iter()
+        .filter(|l| l.contains("\"video_path\""))
+        .count();
+    let o = merge(&dirs, &s.root.join("m"));
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("(shard 0/2) has no results") && e.contains("--resume"),
+        "{e}"
+    );
+    // --resume scores only what is missing, then the merge matches a single run
+    let o = score(&s, &dirs[0], &["--shard", "0/2", "--resume"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("\"video_path\""))
+            .count(),
+        kept + 1,
+        "only the cut video was scored again"
+    );
+    let o = merge(&dirs, &s.root.join("m"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let single = s.root.join("single");
+    assert!(score(&s, &single, &[], &[]).status.success());
+    assert_eq!(
+        std::fs::read(single.join("run_eval_results.json")).unwrap(),
+        std::fs::read(s.root.join("m/run_eval_results.json")).unwrap()
+    );
+}
