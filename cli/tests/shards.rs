@@ -3,43 +3,10 @@
 //! environment of Slurm job arrays and Kubernetes Indexed Jobs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vbench-score"));
-    c.env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", "/nonexistent-hf-home")
-        .env(
-            "XDG_CACHE_HOME",
-            std::env::temp_dir().join("vbench-test-cache"),
-        )
-        .env_remove("VBENCH_WEIGHTS_DIR")
-        .env_remove("SLURM_ARRAY_TASK_ID")
-        .env_remove("JOB_COMPLETION_INDEX");
-    c
-}
-
-fn make_clip(path: &Path, frames: u32, src: &str) {
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("{src}=size=96x64:rate=8"))
-        .args([
-            "-frames:v",
-            &frames.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-        ])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod score_support;
+use score_support::{bin, make_clip, stderr};
 
 struct Setup {
     _t: tempfile::TempDir,
@@ -65,6 +32,7 @@ fn setup() -> Setup {
         make_clip(
             &vids.join(format!("clip {i}, oil painting-0.mp4")),
             3 + i as u32 % 3,
+            "96x64",
             src,
         );
     }

@@ -1,42 +1,10 @@
 //! `vbench-score` end to end on clips the tests make with the ffmpeg CLI.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vbench-score"));
-    // never look at the user's caches or the network
-    c.env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", "/nonexistent-hf-home")
-        .env(
-            "XDG_CACHE_HOME",
-            std::env::temp_dir().join("vbench-test-cache"),
-        )
-        .env_remove("VBENCH_WEIGHTS_DIR");
-    c
-}
-
-fn make_clip(path: &Path, frames: u32, size: &str, src: &str) {
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("{src}=size={size}:rate=8"))
-        .args([
-            "-frames:v",
-            &frames.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-            "-c:v",
-            "libx264",
-        ])
-        .arg(path)
-        .status()
-        .expect("ffmpeg runs");
-    assert!(st.success());
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod score_support;
+use score_support::{bin, make_clip, stderr};
 
 fn eval_results(dir: &Path, name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join(format!("{name}_eval_results.json"))).unwrap();
