@@ -425,9 +425,23 @@ pub fn merge(
         .collect();
     let environment: Environment = serde_json::from_value(m.manifest.environment.clone())
         .map_err(|e| ScoreError::Options(format!("shard manifest environment: {e}")))?;
+    let name = name.unwrap_or(&m.manifest.name);
+    // the merged per-video lines, in input order, as one process would have written them
+    let mut text =
+        serde_json::json!({ "environment": environment, "dimensions": m.manifest.dimensions })
+            .to_string();
+    text.push('\n');
+    for l in &m.lines {
+        text.push_str(
+            &serde_json::to_string(l)
+                .map_err(|e| ScoreError::Options(format!("cannot serialise results: {e}")))?,
+        );
+        text.push('\n');
+    }
+    write_atomic(&output_dir.join(format!("{name}_per_video.jsonl")), &text)?;
     finish(
         output_dir,
-        name.unwrap_or(&m.manifest.name),
+        name,
         &m.manifest.dimensions,
         &active,
         m.manifest.skipped_dimensions.clone(),
