@@ -177,9 +177,27 @@ pub fn score_video(
     progress: &dyn Progress,
 ) -> BTreeMap<String, DimResult> {
     let mut results = BTreeMap::new();
+    let count_packets = dims.iter().any(|d| d.needs_packet_count());
+    let input = match video::probe(&job.path, count_packets) {
+        Ok(meta) => VideoInput {
+            meta: Some(meta),
+            ..job.input.clone()
+        },
+        Err(e) => {
+            for d in dims {
+                results.insert(
+                    d.name().to_string(),
+                    DimResult::Err {
+                        error: e.to_string(),
+                    },
+                );
+            }
+            return results;
+        }
+    };
     let mut scorers = Vec::new();
     for d in dims {
-        match d.start(&job.input) {
+        match d.start(&input) {
             Ok(s) => scorers.push((d.name(), d.reader(), Some(s))),
             Err(e) => {
                 results.insert(

@@ -51,8 +51,13 @@ pub struct VideoMeta {
     pub height: usize,
     /// `avg_frame_rate` of the stream (decord's `get_avg_fps`).
     pub avg_fps: f64,
+    /// `av_guess_frame_rate` of the stream: OpenCV's `CAP_PROP_FPS` (spec 00-common §3.5).
+    pub guessed_fps: f64,
     /// Packets the container declares for the stream (may be 0 when unknown).
     pub declared_frames: u64,
+    /// The number of demuxed video packets: decord's `len(vr)` (spec 00-common §3.3). Only
+    /// counted by [`probe`] when asked for, since it reads the whole file.
+    pub packets: Option<u64>,
     /// Clockwise rotation (0, 90, 180, 270) from the stream's display matrix, applied to every
     /// frame as decord and OpenCV do (FFmpeg's autorotate convention).
     pub rotation: u32,
@@ -173,6 +178,19 @@ impl VideoReader {
             0.0
         };
         let declared_frames = st.frames().max(0) as u64;
+        // SAFETY: both pointers come from the live format context; the codec context may be null.
+        let g = unsafe {
+            ffmpeg::ffi::av_guess_frame_rate(
+                input.as_ptr() as *mut _,
+                st.as_ptr() as *mut _,
+                std::ptr::null_mut(),
+            )
+        };
+        let guessed_fps = if g.den != 0 {
+            g.num as f64 / g.den as f64
+        } else {
+            0.0
+        };
         let rotation = stream_rotation(&st);
         let ctx = ffmpeg::codec::context::Context::from_parameters(st.parameters())
             .map_err(|e| VideoErrorKind::Unreadable(e.to_string()))?;
@@ -199,7 +217,9 @@ impl VideoReader {
                 width: w,
                 height: h,
                 avg_fps,
+                guessed_fps,
                 declared_frames,
+                packets: None,
                 rotation,
             },
         })
@@ -319,6 +339,22 @@ pub fn rotate(frame: Frame, clockwise: u32) -> Frame {
         height: oh,
         data,
     }
+}
+
+/// What is known about a video without decoding it; with `count_packets` also decord's frame
+/// count (one demux pass, no decoding).
+pub fn probe(path: &Path, count_packets: bool) -> Result<VideoMeta, VideoErrorKind> {
+    let mut reader = VideoReader::open(path)?;
+    if count_packets {
+        let stream = reader.stream;
+        let n = reader
+            .input
+            .packets()
+            .filter(|(s, _)| s.index() == stream)
+            .count() as u64;
+        reader.meta.packets = Some(n);
+    }
+    Ok(reader.meta)
 }
 
 /// Decodes a video once and hands every frame, converted for each requested reader, to `sink`.

@@ -76,3 +76,46 @@ fn rotation_tags_are_applied_like_ffmpeg_autorotate() {
         assert_ne!(meta.rotation, 0, "rotate={deg}");
     }
 }
+
+/// OpenCV's `CAP_PROP_FPS` (av_guess_frame_rate) and decord's `len(vr)` (demuxed packets), as
+/// cv2 4.10 and decord 0.6 report them for these two clips: 29.97002997002997 / 7 and 12.0 / 9.
+#[test]
+fn probe_reports_opencv_fps_and_decord_length() {
+    let t = tempfile::tempdir().unwrap();
+    let a = t.path().join("ntsc.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=30000/1001",
+        "-frames:v",
+        "7",
+        "-pix_fmt",
+        "yuv420p",
+        a.to_str().unwrap(),
+    ]);
+    let m = vbench_scorer::video::probe(&a, true).unwrap();
+    assert_eq!(m.guessed_fps, 30000.0 / 1001.0);
+    assert_eq!(m.packets, Some(7));
+    let b = t.path().join("resampled.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=25",
+        "-frames:v",
+        "9",
+        "-pix_fmt",
+        "yuv420p",
+        "-r",
+        "12",
+        b.to_str().unwrap(),
+    ]);
+    let m = vbench_scorer::video::probe(&b, true).unwrap();
+    assert_eq!(m.guessed_fps, 12.0);
+    assert_eq!(m.packets, Some(9));
+    assert_eq!(
+        vbench_scorer::video::probe(&b, false).unwrap().packets,
+        None
+    );
+}

@@ -209,6 +209,7 @@ fn scores_equal_vbench(
                 display_path: format!("clips/{c}"),
                 prompt: None,
                 style: styles[*c].as_str().map(str::to_string),
+                meta: None,
             },
             // VBench crashes on the one-frame clip in the consistency dims: the fixture ran
             // it through temporal_flickering only

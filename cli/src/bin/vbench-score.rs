@@ -235,6 +235,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 display_path: display,
                 prompt: Some(prompt),
                 style,
+                meta: None,
             },
             dimensions: job_dims,
         });

@@ -53,6 +53,10 @@ pub struct VideoInput {
     pub prompt: Option<String>,
     /// appearance_style's style phrase.
     pub style: Option<String>,
+    /// The stream as probed just before decoding (fps for the readers, decord's packet count
+    /// when a dimension asked for it through [`Dimension::needs_packet_count`]). Set by
+    /// [`crate::evaluate::score_video`].
+    pub meta: Option<crate::video::VideoMeta>,
 }
 
 /// The partial sums a dimension's aggregate is computed from: aggregate = scale · Σsum / Σcount.
@@ -82,6 +86,11 @@ pub trait Dimension: Send + Sync {
     /// Whose colour conversion the frames need.
     fn reader(&self) -> ReaderKind;
     fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind>;
+    /// Whether the dimension samples frames by decord's `len(vr)` (the demuxed packet count),
+    /// which costs one demux pass before decoding.
+    fn needs_packet_count(&self) -> bool {
+        false
+    }
 }
 
 /// Builds a dimension, loading (once, through `hub`) the networks it needs.
