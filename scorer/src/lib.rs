@@ -8,6 +8,7 @@ pub mod hub;
 pub mod prompts;
 pub mod pyjson;
 pub mod runtime;
+pub mod sampling;
 pub mod scores;
 pub mod shard;
 pub mod text;
