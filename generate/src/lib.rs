@@ -3,6 +3,7 @@
 //! ([`prices`]) and per-family input mapping ([`models`]), and the `generate-videos` run
 //! ([`videos`]) that scores each downloaded video in process with `vbench-scorer`, ranks
 //! them and writes metadata, the generation trace and an HTML report ([`report`]).
+pub mod attempt;
 pub mod error;
 pub mod models;
 pub mod prices;
