@@ -9,6 +9,9 @@ pub mod models;
 pub mod prices;
 pub mod provider;
 pub mod replicate;
+pub mod report;
+pub mod scoring;
+pub mod videos;
 
 pub use error::ProviderError;
 pub use provider::{Prediction, Provider, Status};
