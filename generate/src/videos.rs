@@ -793,7 +793,11 @@ pub async fn run<P: Provider>(
     }
     let trace_dir = vbench_prompt::trace::TraceDir::create_timestamped(&opts.output_dir)
         .map_err(|e| RunError::Input(e.to_string()))?;
-    let run_dir = trace_dir.path().to_path_buf();
+    // absolute, so that the paths printed for manual viewing work from anywhere
+    let run_dir = trace_dir
+        .path()
+        .canonicalize()
+        .unwrap_or_else(|_| trace_dir.path().to_path_buf());
     let (prompts, hero, storyboard) = match &opts.mode {
         Mode::TextToVideo { prompt } => (json!({"original": prompt}), None, None),
         Mode::ImageToVideo {
