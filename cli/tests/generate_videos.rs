@@ -633,3 +633,57 @@ fn no_token_is_a_clear_error() {
     assert!(stderr.contains("REPLICATE_API_TOKEN"), "{stderr}");
     assert!(!d.path().join("output").exists());
 }
+
+#[test]
+fn dimensions_without_weights_are_listed_as_skipped_not_dropped() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path();
+    let api = Mock::start();
+    let v = api.file(
+        "v.mp4",
+        make_clip(&root.join("v.mp4"), 4, "64x48", "testsrc2"),
+        0,
+    );
+    api.script(
+        "kling/kling-v1",
+        [Script::Succeed {
+            url: v,
+            predict_time: 3.0,
+            polls: 0,
+        }],
+    );
+    let prompt = root.join("p.txt");
+    std::fs::write(&prompt, "A fox").unwrap();
+    let mut c = cmd(root);
+    c.env("REPLICATE_API_TOKEN", TOKEN)
+        .arg(&prompt)
+        .args(["--num-attempts", "1", "--device", "cpu"])
+        .args([
+            "--dimensions",
+            "temporal_flickering,subject_consistency,imaging_quality",
+        ])
+        .arg("--weights-dir")
+        .arg(root.join("no-weights-here"))
+        .args(["--output-dir", "out", "--api-base", &api.base])
+        .args(FAST);
+    let o = run(c, None);
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let run_dir = only_run_dir(&root.join("out"));
+    let t = json(&run_dir.join("generation_trace.json"));
+    assert_eq!(
+        t["scoring"]["dimensions_scored"],
+        serde_json::json!(["temporal_flickering"])
+    );
+    let skipped = t["scoring"]["skipped_dimensions"].as_array().unwrap();
+    assert_eq!(skipped.len(), 2);
+    assert_eq!(skipped[0]["dimension"], "subject_consistency");
+    let why = skipped[0]["reason"].as_str().unwrap();
+    assert!(!why.is_empty() && !why.contains("not implemented"), "{why}");
+    assert_eq!(skipped[1]["dimension"], "imaging_quality");
+    let md = json(&run_dir.join("video_001_metadata.json"));
+    assert!(md["vbench_scores"]["temporal_flickering"].is_f64());
+    assert!(md["vbench_scores"]["overall"].is_f64());
+    assert!(md["vbench_scores"].get("subject_consistency").is_none());
+    assert!(stderr.contains("skipped dimensions (2)"), "{stderr}");
+}

@@ -541,6 +541,19 @@ impl<P: Provider> Ctx<'_, P> {
             self.trace.timings.generation_seconds += entry.generation_seconds;
             entry.cost_usd = tries.iter().map(|t| t.cost.usd).sum();
             for t in &tries {
+                for h in t.http.tries.iter().filter(|h| h.error.is_some()) {
+                    self.ui.step(&format!(
+                        "  {} {}: {}{}",
+                        h.op,
+                        h.status
+                            .map(|s| format!("HTTP {s}"))
+                            .unwrap_or_else(|| "-".into()),
+                        h.error.as_deref().unwrap_or(""),
+                        h.retry_in_ms
+                            .map(|ms| format!(" (retrying in {ms} ms)"))
+                            .unwrap_or_default()
+                    ));
+                }
                 if t.fallback {
                     self.ui
                         .step(&format!("  fallback to {}: {}", t.model, t.status));
@@ -778,7 +791,8 @@ impl<P: Provider> Ctx<'_, P> {
 }
 
 /// Runs everything; the trace and the report are on disk whatever happens after the run
-/// folder exists.
+/// folder exists. Scoring runs on the calling worker through `tokio::task::block_in_place`, so
+/// call this from a multi-threaded tokio runtime.
 pub async fn run<P: Provider>(
     provider: &P,
     scorer: Option<&Scorer>,
