@@ -632,6 +632,33 @@ fn no_token_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr.contains("REPLICATE_API_TOKEN"), "{stderr}");
     assert!(!d.path().join("output").exists());
+
+    // a token the API refuses stops the run at the first request
+    let api = Mock::start();
+    let mut c = cmd(d.path());
+    c.env("REPLICATE_API_TOKEN", "r8_wrong")
+        .arg(&prompt)
+        .args([
+            "--skip-scoring",
+            "--output-dir",
+            "out",
+            "--api-base",
+            &api.base,
+        ])
+        .args(FAST);
+    let o = run(c, None);
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("refused the token"), "{stderr}");
+    assert_eq!(api.requests().len(), 1);
+    let t = json(&only_run_dir(&d.path().join("out")).join("generation_trace.json"));
+    assert_eq!(t["status"], "failed");
+    assert_eq!(t["failures"][0]["stage"], "authorization");
+    for f in all_files(&d.path().join("out")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains("r8_wrong"), "token in {}", f.display());
+    }
+    assert!(!stdout.contains("r8_wrong") && !stderr.contains("r8_wrong"));
 }
 
 #[test]

@@ -88,6 +88,8 @@ pub enum AttemptError {
     Download(ProviderError),
     #[error("interrupted (Ctrl-C)")]
     Interrupted,
+    #[error("the API refused the token (HTTP {status}): check REPLICATE_API_TOKEN")]
+    Unauthorized { status: u16 },
 }
 
 fn now() -> String {
@@ -240,8 +242,15 @@ pub async fn generate<P: Provider>(
                         _ => "error".into(),
                     };
                     refused_model = refused(&e);
-                    if matches!(e, ProviderError::Interrupted) {
-                        outcome = Some(Err(AttemptError::Interrupted));
+                    match &e {
+                        ProviderError::Interrupted => {
+                            outcome = Some(Err(AttemptError::Interrupted))
+                        }
+                        // no other model will do better with the same token
+                        ProviderError::Http { status, .. } if *status == 401 || *status == 403 => {
+                            outcome = Some(Err(AttemptError::Unauthorized { status: *status }))
+                        }
+                        _ => {}
                     }
                     t.error = Some(e.to_string());
                 }

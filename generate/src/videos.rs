@@ -620,6 +620,7 @@ impl<P: Provider> Ctx<'_, P> {
                     match &e {
                         AttemptError::Budget { .. } => self.stop = Some("stopped_max_cost".into()),
                         AttemptError::Interrupted => self.stop = Some("interrupted".into()),
+                        AttemptError::Unauthorized { .. } => self.stop = Some("failed".into()),
                         _ => {}
                     }
                     let stage = match &e {
@@ -627,6 +628,7 @@ impl<P: Provider> Ctx<'_, P> {
                         AttemptError::Budget { .. } => "max_cost",
                         AttemptError::Interrupted => "interrupted",
                         AttemptError::AllFailed { .. } => "generation",
+                        AttemptError::Unauthorized { .. } => "authorization",
                     };
                     self.trace
                         .failures
