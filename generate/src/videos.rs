@@ -807,6 +807,20 @@ pub async fn run<P: Provider>(
     if opts.attempts == 0 {
         return Err(RunError::Input("--num-attempts must be at least 1".into()));
     }
+    // every image is read before the run folder exists, so that a bad input leaves nothing
+    let hero_input = match &opts.mode {
+        Mode::ImageToVideo { hero_frame, .. } => Some(hero_frame.to_input()?),
+        _ => None,
+    };
+    let mut clip_images = Vec::new();
+    if let Mode::Storyboard { storyboard, .. } = &opts.mode {
+        for clip in &storyboard.clips {
+            clip_images.push((
+                ImageRef::File(clip.start_frame_path.clone()).to_input()?,
+                ImageRef::File(clip.end_frame_path.clone()).to_input()?,
+            ));
+        }
+    }
     let trace_dir = vbench_prompt::trace::TraceDir::create_timestamped(&opts.output_dir)
         .map_err(|e| RunError::Input(e.to_string()))?;
     // absolute, so that the paths printed for manual viewing work from anywhere
@@ -936,13 +950,11 @@ pub async fn run<P: Provider>(
             ..
         } => {
             let mut r = Ok(());
-            for clip in &storyboard.clips {
+            for (clip, (image, end_image)) in storyboard.clips.iter().zip(clip_images) {
                 if cx.stop.is_some() {
                     break;
                 }
                 let prompt = clip_prompt(clip, enhanced);
-                let image = ImageRef::File(clip.start_frame_path.clone()).to_input()?;
-                let end_image = ImageRef::File(clip.end_frame_path.clone()).to_input()?;
                 cx.trace.groups.push(Group {
                     name: clip.folder.clone(),
                     folder: clip.folder.clone(),
@@ -985,13 +997,9 @@ pub async fn run<P: Provider>(
         }
         Mode::TextToVideo { prompt } | Mode::ImageToVideo { prompt, .. } => {
             let (mut prompt, image) = match &opts.mode {
-                Mode::ImageToVideo {
-                    hero_frame,
-                    motion_prompt,
-                    ..
-                } => (
+                Mode::ImageToVideo { motion_prompt, .. } => (
                     motion_prompt.clone().unwrap_or_else(|| prompt.clone()),
-                    Some(hero_frame.to_input()?),
+                    hero_input.clone(),
                 ),
                 _ => (prompt.clone(), None),
             };
