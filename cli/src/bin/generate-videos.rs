@@ -280,6 +280,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.request_timeout = secs(args.request_timeout, "--request-timeout")?;
     cfg.max_retries = args.max_retries;
     cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
+    anyhow::ensure!(
+        args.prefer_wait == 0 || (args.prefer_wait as f64) < args.request_timeout,
+        "--prefer-wait ({} s) must be shorter than --request-timeout ({} s)",
+        args.prefer_wait,
+        args.request_timeout
+    );
     cfg.prefer_wait = (args.prefer_wait > 0).then_some(args.prefer_wait);
     cfg.download_retries = args.download_retries;
     cfg.show_progress = !args.quiet && std::io::stderr().is_terminal();
