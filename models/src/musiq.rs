@@ -25,7 +25,7 @@
 //! 3. Per patch, a ResNet root: StdConv 7×7/2 (weights standardised with the unbiased std,
 //!    +1e-5 on the std) → GroupNorm(32, eps 1e-6) → ReLU → zero pad (0,1) → max-pool 3/2 →
 //!    Bottleneck(64→256) with StdConvs and GroupNorm(32, eps 1e-4) → flatten HWC → Linear.
-//! 4. + position_emb[hash] + scale_emb[scale]; CLS prepended (no embeddings on it); pre-LN
+//! 4. Add position_emb[hash] and scale_emb[scale]; CLS prepended (no embeddings on it); pre-LN
 //!    blocks (LayerNorm eps 1e-6, exact GELU); encoder_norm; head on CLS; for more than one
 //!    class softmax and `dist_to_mos` (Σ p_i·i).
 //!
@@ -444,7 +444,7 @@ pub struct Model {
 
 impl Model {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        if cfg.patch_size < 4 || cfg.patch_size % 4 != 0 {
+        if cfg.patch_size < 4 || !cfg.patch_size.is_multiple_of(4) {
             candle_core::bail!(
                 "musiq: patch_size {} is not a multiple of 4",
                 cfg.patch_size
@@ -718,7 +718,7 @@ mod tests {
         let all = m.forward(&x).unwrap();
         assert_eq!(all.dims(), &[3, 1]);
         let all: Vec<f32> = all.flatten_all().unwrap().to_vec1().unwrap();
-        for i in 0..3 {
+        for (i, want) in all.iter().enumerate() {
             let one: Vec<f32> = m
                 .forward(&x.narrow(0, i, 1).unwrap())
                 .unwrap()
@@ -726,7 +726,7 @@ mod tests {
                 .unwrap()
                 .to_vec1()
                 .unwrap();
-            assert!((one[0] - all[i]).abs() <= 1e-4 * all[i].abs().max(1.0));
+            assert!((one[0] - want).abs() <= 1e-4 * want.abs().max(1.0));
         }
         assert!(
             (all[0] - all[1]).abs() > 1e-6,
