@@ -267,6 +267,33 @@ fn thin_frames_are_a_clear_per_video_error() {
     assert!(s.finish().is_err());
 }
 
+/// Large frames are scored at 512 px on the longer side ('longer'), like VBench: a 2160×3840
+/// frame gives the same score as its own VBench-resized 288×512 version.
+#[test]
+fn large_frames_are_resized_to_512_first() {
+    let model = Arc::new(tiny_model());
+    let dim = ImagingQuality::new(model.clone(), Runtime::cpu(2));
+    let (h, w) = (2160, 3840);
+    let big = Frame {
+        width: w,
+        height: h,
+        data: (0..h * w * 3)
+            .map(|i| ((i / 3) % 997 % 256) as u8)
+            .collect(),
+    };
+    let mut s = dim.start(&VideoInput::default()).unwrap();
+    s.push(&big).unwrap();
+    let got = s.finish().unwrap().agg.sum;
+    let p = imaging_quality::transform(&big, PreprocessMode::Longer).unwrap();
+    assert_eq!((p.height, p.width), (288, 512));
+    let x = Tensor::from_vec(p.data, (1, 3, 288, 512), &Device::Cpu).unwrap();
+    let want = vec_f32(&model.forward(&x).unwrap())[0] as f64;
+    assert!(
+        got.is_finite() && (got - want).abs() < 1e-9,
+        "{got} vs {want}"
+    );
+}
+
 /// The real-size MUSIQ (VBench's `MUSIQ(pretrained_model_path=...)`: 14 layers, 384 wide) with
 /// fixed-seed random weights, through the hub (`--weights-dir` layout, `Config::spaq()`) and the
 /// dimension, against VBench's `compute_imaging_quality`. Made, not committed:
