@@ -7,6 +7,13 @@ tools/parity/make_fixtures_musiq.py (see there for getting pyiqa 0.1.13):
 
     PYTHONPATH=fixtures-work/vbench_wheel /tmp/refenv/bin/python tools/bench/reference_musiq.py \
         --pyiqa-src fixtures-work/pyiqa_src
+
+The forwards run under torch.no_grad(); VBench's technical_quality itself calls the model without it (autograd
+bookkeeping on top of these figures).
+
+Measured 2026-12-01 on the 2-core dev machine under heavy load from other jobs (load average ~12, so all
+figures are inflated and noisy): transform 720p 32.4 ms; patches 512x512 375 ms; forward 512x512 batch 1
+3652 ms/frame, 288x512 batch 1 4930 ms/frame (noise), 512x512 batch 4 3696 ms/frame.
 """
 import argparse
 import os
