@@ -8,4 +8,5 @@
 pub mod aesthetic;
 pub mod clip;
 pub mod dino_vit;
+pub mod musiq;
 pub mod nn;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, clip, dino_vit};
+use vbench_models::{aesthetic, clip, dino_vit, musiq};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -40,6 +40,7 @@ struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
     clip_b32: Option<Arc<ClipWithText>>,
     aesthetic: Option<Arc<AestheticNets>>,
+    musiq: Option<Arc<musiq::Model>>,
 }
 
 pub struct ModelHub {
@@ -202,6 +203,24 @@ impl ModelHub {
                     clip: clip::Model::new_vision(&cfg, vb)?,
                     head: aesthetic::Model::new(cfg.projection_dim, head_vb)?,
                 })
+            },
+        )
+    }
+}
+
+impl ModelHub {
+    /// MUSIQ-SPAQ as VBench builds it (`MUSIQ(pretrained_model_path=...)`, pyiqa defaults).
+    pub fn musiq(&self) -> Result<Arc<musiq::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.musiq,
+            || {
+                let id = "musiq-spaq";
+                let vb = self.vb(
+                    &self.file(id, "musiq_spaq_ckpt-358bb6af.pth")?,
+                    id,
+                    self.runtime.dtype,
+                )?;
+                Ok(musiq::Model::new(&musiq::Config::spaq(), vb)?)
             },
         )
     }

@@ -13,6 +13,7 @@ use crate::video::{Frame, ReaderKind};
 pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
+pub mod imaging_quality;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -37,10 +38,11 @@ pub const ALL: [&str; 16] = [
 ];
 
 /// The dimensions this build computes.
-pub const IMPLEMENTED: [&str; 5] = [
+pub const IMPLEMENTED: [&str; 6] = [
     subject_consistency::NAME,
     background_consistency::NAME,
     aesthetic_quality::NAME,
+    imaging_quality::NAME,
     appearance_style::NAME,
     temporal_flickering::NAME,
 ];
@@ -101,6 +103,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
             Box::new(background_consistency::BackgroundConsistency::load(hub)?)
         }
         aesthetic_quality::NAME => Box::new(aesthetic_quality::AestheticQuality::load(hub)?),
+        imaging_quality::NAME => Box::new(imaging_quality::ImagingQuality::load(hub)?),
         appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
         other if ALL.contains(&other) => {
