@@ -261,12 +261,7 @@ struct ConvRelu {
 }
 
 impl ConvRelu {
-    fn new(
-        cin: usize,
-        cout: usize,
-        stride: usize,
-        vb: VarBuilder,
-    ) -> candle_core::Result<Self> {
+    fn new(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> candle_core::Result<Self> {
         Ok(Self {
             conv: conv(cin, cout, 3, stride, 1, vb.pp("0"))?,
             act: PRelu::new(cout, vb.pp("1"))?,
@@ -356,8 +351,7 @@ impl ConvBlock {
 
 impl Module for ConvBlock {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.up
-            .forward(&self.res.forward(&self.head.forward(x)?)?)
+        self.up.forward(&self.res.forward(&self.head.forward(x)?)?)
     }
 }
 
@@ -476,7 +470,12 @@ pub struct BidirCorr {
 
 impl BidirCorr {
     /// `fmap0, fmap1`: `(1, D, h, w)`.
-    pub fn new(fmap0: &Tensor, fmap1: &Tensor, levels: usize, radius: usize) -> candle_core::Result<Self> {
+    pub fn new(
+        fmap0: &Tensor,
+        fmap1: &Tensor,
+        levels: usize,
+        radius: usize,
+    ) -> candle_core::Result<Self> {
         let (b, d, h, w) = fmap0.dims4()?;
         if b != 1 {
             candle_core::bail!("BidirCorr: batch {b} (only 1 is supported)");
@@ -524,7 +523,7 @@ impl BidirCorr {
         let delta = Tensor::from_vec(delta, (1, k, k, 2), dev)?.to_dtype(coords.dtype())?;
         let centroid = coords.affine(1.0 / (1u64 << i) as f64, 0.0)?;
         let pts = centroid.broadcast_add(&delta)?; // (P, k, k, 2)
-        // bilinear_sampler: 2·x/(W−1) − 1
+                                                   // bilinear_sampler: 2·x/(W−1) − 1
         let x = pts.narrow(3, 0, 1)?.affine(2.0, 0.0)?;
         let y = pts.narrow(3, 1, 1)?.affine(2.0, 0.0)?;
         let wd = Tensor::new(&[(wl as f32 - 1.0)], dev)?
@@ -688,7 +687,9 @@ impl Model {
         let (_, _, h, w) = img0_.dims4()?;
         let coord = coords_grid(h / 8, w / 8, img0.device())?;
 
-        let fmaps = self.feat_encoder.forward(&Tensor::cat(&[&img0_, &img1_], 0)?)?;
+        let fmaps = self
+            .feat_encoder
+            .forward(&Tensor::cat(&[&img0_, &img1_], 0)?)?;
         let corr = BidirCorr::new(
             &fmaps.narrow(0, 0, 1)?,
             &fmaps.narrow(0, 1, 1)?,
@@ -701,7 +702,8 @@ impl Model {
 
         // decoder4 (InitDecoder)
         let (_, _, h16, w16) = f0[3].dims4()?;
-        let emb = Tensor::full(embt as f32, (1, 1, h16, w16), img0.device())?.to_dtype(img0.dtype())?;
+        let emb =
+            Tensor::full(embt as f32, (1, 1, h16, w16), img0.device())?.to_dtype(img0.dtype())?;
         let out = self
             .decoder4
             .forward(&Tensor::cat(&[&f0[3], &f1[3], &emb], 1)?)?;
@@ -775,7 +777,15 @@ impl Model {
             img_res = resize(&img_res, s)?;
         }
 
-        let imgt = self.multi_flow_combine(&img0, &img1, &up_flow0_1, &up_flow1_1, &mask, &img_res, &mean)?;
+        let imgt = self.multi_flow_combine(
+            &img0,
+            &img1,
+            &up_flow0_1,
+            &up_flow1_1,
+            &mask,
+            &img_res,
+            &mean,
+        )?;
         Ok(Interpolation {
             imgt_pred: imgt.clamp(0f32, 1f32)?,
             flow0: vec![up_flow0_1, up_flow0_2, up_flow0_3, up_flow0_4],
@@ -823,10 +833,9 @@ impl Model {
         let w0 = warp(&img0, &flow0)?;
         let w1 = warp(&img1, &flow1)?;
         let inv = mask.affine(-1.0, 1.0)?;
-        let warps = ((w0.broadcast_mul(&mask)? + w1.broadcast_mul(&inv)?)?
-            .broadcast_add(mean)?
-            + img_res)?; // (n, 3, h, w)
-        // `mean(1)` = sum / n (a true division, as ATen's mean)
+        let warps =
+            ((w0.broadcast_mul(&mask)? + w1.broadcast_mul(&inv)?)?.broadcast_add(mean)? + img_res)?; // (n, 3, h, w)
+                                                                                                     // `mean(1)` = sum / n (a true division, as ATen's mean)
         let nt = Tensor::new(&[n as f32], warps.device())?
             .to_dtype(warps.dtype())?
             .reshape((1, 1, 1, 1))?;

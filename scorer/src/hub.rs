@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, clip, dino_vit};
+use vbench_models::{aesthetic, amt, clip, dino_vit};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -40,6 +40,7 @@ struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
     clip_b32: Option<Arc<ClipWithText>>,
     aesthetic: Option<Arc<AestheticNets>>,
+    amt: Option<Arc<amt::Model>>,
 }
 
 pub struct ModelHub {
@@ -202,6 +203,20 @@ impl ModelHub {
                     clip: clip::Model::new_vision(&cfg, vb)?,
                     head: aesthetic::Model::new(cfg.projection_dim, head_vb)?,
                 })
+            },
+        )
+    }
+}
+
+impl ModelHub {
+    /// AMT-S (`amt-s.pth`, opened on its nested `state_dict`), fp32 as VBench runs it.
+    pub fn amt(&self) -> Result<Arc<amt::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.amt,
+            || {
+                let id = "amt-s";
+                let vb = self.vb(&self.file(id, "amt-s.pth")?, id, candle_core::DType::F32)?;
+                Ok(amt::Model::new(&amt::Config::amt_s(), vb)?)
             },
         )
     }
