@@ -16,7 +16,7 @@
 //! correlation level is wider than one pixel) as `(1, 3, Hp, Wp)` f32 in `[0, 1]`.
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig, VarBuilder};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 use crate::nn::grid_sample::{grid_sample_bilinear, GridPadding};
 
@@ -317,13 +317,71 @@ impl Module for ResBlock {
     }
 }
 
+/// `nn.ConvTranspose2d(cin, cout, 4, stride 2, padding 1)` computed with candle's conv2d
+/// (candle 0.11's CPU `conv_transpose2d` is a direct loop, ~10× slower here) by sub-pixel
+/// decomposition: output pixel `(2y + a, 2x + b)` only meets kernel rows `[3, 1]` (a = 0, input
+/// rows y−1, y) or `[2, 0]` (a = 1, rows y, y+1), likewise for columns. One 2×2 convolution
+/// over the 1-padded input with the four phase kernels stacked as output channels, then the
+/// phases are interleaved. Same products and sums as PyTorch (summation order aside).
+#[derive(Debug, Clone)]
+struct UpConv {
+    cout: usize,
+    /// `[4·cout, cin, 2, 2]`, phase-major (a, b) = (0,0), (0,1), (1,0), (1,1).
+    kernel: Tensor,
+    bias: Tensor,
+}
+
+impl UpConv {
+    fn new(cin: usize, cout: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+        let w = vb.get((cin, cout, 4, 4), "weight")?;
+        let bias = vb.get(cout, "bias")?.reshape((1, cout, 1, 1))?;
+        let wt = w.transpose(0, 1)?.contiguous()?; // [cout, cin, 4, 4]
+        let taps = |a: usize| Tensor::new(if a == 0 { &[3u32, 1] } else { &[2u32, 0] }, w.device());
+        let mut phases = Vec::with_capacity(4);
+        for a in 0..2 {
+            for b in 0..2 {
+                phases.push(
+                    wt.index_select(&taps(a)?, 2)?
+                        .index_select(&taps(b)?, 3)?
+                        .contiguous()?,
+                );
+            }
+        }
+        Ok(Self {
+            cout,
+            kernel: Tensor::cat(&phases, 0)?,
+            bias,
+        })
+    }
+}
+
+impl Module for UpConv {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, _, h, w) = x.dims4()?;
+        let c = self.cout;
+        let xp = x.pad_with_zeros(3, 1, 1)?.pad_with_zeros(2, 1, 1)?;
+        let y = xp.conv2d(&self.kernel, 0, 1, 1, 1)?; // (n, 4c, h+1, w+1)
+        let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
+            y.narrow(1, (2 * a + b) * c, c)?
+                .narrow(2, a, h)?
+                .narrow(3, b, w)
+        };
+        let row = |a: usize| -> candle_core::Result<Tensor> {
+            Tensor::stack(&[phase(a, 0)?, phase(a, 1)?], 4)?.reshape((n, c, h, 2 * w))
+        };
+        Tensor::stack(&[row(0)?, row(1)?], 3)?
+            .reshape((n, c, 2 * h, 2 * w))?
+            .broadcast_add(&self.bias)
+    }
+}
+
 /// `convblock = Sequential(convrelu(cin, c), ResBlock(c, skip), ConvTranspose2d(c, cout, 4, 2, 1))`,
 /// shared by InitDecoder, IntermediateDecoder and MultiFlowDecoder.
 #[derive(Debug, Clone)]
 struct ConvBlock {
     head: ConvRelu,
     res: ResBlock,
-    up: ConvTranspose2d,
+    up: UpConv,
 }
 
 impl ConvBlock {
@@ -335,16 +393,10 @@ impl ConvBlock {
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
         let vb = vb.pp("convblock");
-        let cfg = ConvTranspose2dConfig {
-            padding: 1,
-            output_padding: 0,
-            stride: 2,
-            dilation: 1,
-        };
         Ok(Self {
             head: ConvRelu::new(cin, c, 1, vb.pp("0"))?,
             res: ResBlock::new(c, skip, vb.pp("1"))?,
-            up: candle_nn::conv_transpose2d(c, cout, 4, cfg, vb.pp("2"))?,
+            up: UpConv::new(c, cout, vb.pp("2"))?,
         })
     }
 }
