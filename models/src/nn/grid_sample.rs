@@ -133,7 +133,7 @@ mod tests {
     use candle_core::Device;
 
     fn input() -> Tensor {
-        // (2, 2, 3, 4): values 0..24
+        // (2, 2, 3, 4): both samples hold 0..24
         Tensor::arange(0f32, 24f32, &Device::Cpu)
             .unwrap()
             .reshape((1, 2, 3, 4))
