@@ -6,6 +6,7 @@
 //! arithmetic live here.
 
 pub mod aesthetic;
+pub mod amt;
 pub mod clip;
 pub mod dino_vit;
 pub mod musiq;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, clip, dino_vit, musiq};
+use vbench_models::{aesthetic, amt, clip, dino_vit, musiq};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -41,6 +41,7 @@ struct Loaded {
     clip_b32: Option<Arc<ClipWithText>>,
     aesthetic: Option<Arc<AestheticNets>>,
     musiq: Option<Arc<musiq::Model>>,
+    amt: Option<Arc<amt::Model>>,
 }
 
 pub struct ModelHub {
@@ -221,6 +222,18 @@ impl ModelHub {
                     self.runtime.dtype,
                 )?;
                 Ok(musiq::Model::new(&musiq::Config::spaq(), vb)?)
+            },
+        )
+    }
+
+    /// AMT-S (`amt-s.pth`, opened on its nested `state_dict`), fp32 as VBench runs it.
+    pub fn amt(&self) -> Result<Arc<amt::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.amt,
+            || {
+                let id = "amt-s";
+                let vb = self.vb(&self.file(id, "amt-s.pth")?, id, candle_core::DType::F32)?;
+                Ok(amt::Model::new(&amt::Config::amt_s(), vb)?)
             },
         )
     }

@@ -14,6 +14,7 @@ pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
 pub mod imaging_quality;
+pub mod motion_smoothness;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -38,13 +39,14 @@ pub const ALL: [&str; 16] = [
 ];
 
 /// The dimensions this build computes.
-pub const IMPLEMENTED: [&str; 6] = [
+pub const IMPLEMENTED: &[&str] = &[
     subject_consistency::NAME,
     background_consistency::NAME,
     aesthetic_quality::NAME,
     imaging_quality::NAME,
     appearance_style::NAME,
     temporal_flickering::NAME,
+    motion_smoothness::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -106,6 +108,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         imaging_quality::NAME => Box::new(imaging_quality::ImagingQuality::load(hub)?),
         appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
+        motion_smoothness::NAME => Box::new(motion_smoothness::MotionSmoothness::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
