@@ -1,4 +1,5 @@
 //! Building blocks shared by several networks: PyTorch-exact resampling and ViT blocks.
 
+pub mod grid_sample;
 pub mod resample;
 pub mod vit;
