@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, clip, dino_vit};
+use vbench_models::{aesthetic, clip, dino_vit, raft};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -40,6 +40,7 @@ struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
     clip_b32: Option<Arc<ClipWithText>>,
     aesthetic: Option<Arc<AestheticNets>>,
+    raft: Option<Arc<raft::Model>>,
 }
 
 pub struct ModelHub {
@@ -202,6 +203,21 @@ impl ModelHub {
                     clip: clip::Model::new_vision(&cfg, vb)?,
                     head: aesthetic::Model::new(cfg.projection_dim, head_vb)?,
                 })
+            },
+        )
+    }
+}
+
+impl ModelHub {
+    /// RAFT `raft-things.pth` (dynamic_degree, the static filter): the DataParallel state dict
+    /// with `module.` stripped by the loader (VBench strips it too), fp32.
+    pub fn raft(&self) -> Result<Arc<raft::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.raft,
+            || {
+                let id = "raft-things";
+                let vb = self.vb(&self.file(id, "raft-things.pth")?, id, self.runtime.dtype)?;
+                Ok(raft::Model::new(&raft::Config::raft_things(), vb)?)
             },
         )
     }
