@@ -419,11 +419,19 @@ impl CorrPyramid {
         let (b, c, h, w) = fmap1.dims4()?;
         let f1 = fmap1.reshape((b, c, h * w))?;
         let f2 = fmap2.reshape((b, c, h * w))?;
-        let corr = f1.transpose(1, 2)?.contiguous()?.matmul(&f2)?;
-        let sqrt_dim = Tensor::new((c as f32).sqrt(), fmap1.device())?;
-        let corr = corr
-            .broadcast_div(&sqrt_dim)?
-            .reshape((b * h * w, 1, h, w))?;
+        let sqrt_dim = (c as f32).sqrt();
+        let f1t = f1.transpose(1, 2)?.contiguous()?;
+        let corr = if sqrt_dim.fract() == 0.0 && (sqrt_dim as u32).is_power_of_two() {
+            // dividing by a power of two commutes exactly with the products and sums (C = 256:
+            // ÷16), so scale the small operand instead of the (h·w)² volume: one volume fewer
+            // at peak (4.2 GB at 1080p)
+            let inv = Tensor::new(1.0 / sqrt_dim, fmap1.device())?;
+            f1t.broadcast_mul(&inv)?.matmul(&f2)?
+        } else {
+            let d = Tensor::new(sqrt_dim, fmap1.device())?;
+            f1t.matmul(&f2)?.broadcast_div(&d)?
+        };
+        let corr = corr.reshape((b * h * w, 1, h, w))?;
         let mut levels = vec![corr];
         for _ in 1..num_levels {
             let last = levels.last().expect("level 0 exists");
