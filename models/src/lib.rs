@@ -11,3 +11,4 @@ pub mod clip;
 pub mod dino_vit;
 pub mod musiq;
 pub mod nn;
+pub mod raft;

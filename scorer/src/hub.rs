@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, amt, clip, dino_vit, musiq};
+use vbench_models::{aesthetic, amt, clip, dino_vit, musiq, raft};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -42,6 +42,7 @@ struct Loaded {
     aesthetic: Option<Arc<AestheticNets>>,
     musiq: Option<Arc<musiq::Model>>,
     amt: Option<Arc<amt::Model>>,
+    raft: Option<Arc<raft::Model>>,
 }
 
 pub struct ModelHub {
@@ -234,6 +235,19 @@ impl ModelHub {
                 let id = "amt-s";
                 let vb = self.vb(&self.file(id, "amt-s.pth")?, id, candle_core::DType::F32)?;
                 Ok(amt::Model::new(&amt::Config::amt_s(), vb)?)
+            },
+        )
+    }
+
+    /// RAFT `raft-things.pth` (dynamic_degree, the static filter): the DataParallel state dict
+    /// with `module.` stripped by the loader (VBench strips it too), fp32.
+    pub fn raft(&self) -> Result<Arc<raft::Model>, ScoreError> {
+        self.cached(
+            |l| &mut l.raft,
+            || {
+                let id = "raft-things";
+                let vb = self.vb(&self.file(id, "raft-things.pth")?, id, self.runtime.dtype)?;
+                Ok(raft::Model::new(&raft::Config::raft_things(), vb)?)
             },
         )
     }

@@ -40,6 +40,11 @@ struct Cli {
     /// `{prompt_en}-{i}.mp4` are scored on the dimensions their record lists.
     #[arg(long, value_name = "FILE")]
     full_info: Option<PathBuf>,
+    /// A `filter-static` result (`filtered_static_video.json`): temporal_flickering then scores
+    /// only the videos it lists as static (VBench evaluates temporal_flickering on static videos);
+    /// the other dimensions are unaffected.
+    #[arg(long, value_name = "FILE")]
+    static_list: Option<PathBuf>,
     /// Style phrase for appearance_style when no full-info record gives one.
     #[arg(long)]
     style: Option<String>,
@@ -101,6 +106,37 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// VBench's static filter (`vbench static_filter`): RAFT on every frame pair of each
+    /// `*.mp4` in --videos-path; writes `{prompt: {static_count, static_path}}` to
+    /// RESULT_PATH/STORE_NAME and copies the static videos to RESULT_PATH/filtered_videos/
+    /// as `{prompt}-{i}.mp4`. Score temporal_flickering on that folder, or pass the JSON as
+    /// --static-list.
+    FilterStatic {
+        /// Folder of `.mp4` videos (VBench --videos_path).
+        #[arg(long)]
+        videos_path: PathBuf,
+        /// Output folder (VBench --result_path).
+        #[arg(long, default_value = vbench_scorer::static_filter::DEFAULT_RESULT_PATH)]
+        result_path: PathBuf,
+        /// Output JSON file name (VBench --store_name).
+        #[arg(long, default_value = vbench_scorer::static_filter::DEFAULT_STORE_NAME)]
+        store_name: String,
+        /// `temporal_flickering` (the suite's 75 prompts, at most 5 static videos each), `all`
+        /// (every video, no cap) or a .json list of file names/prompts (VBench --filter_scope).
+        #[arg(long, default_value = "temporal_flickering")]
+        filter_scope: vbench_scorer::static_filter::FilterScope,
+        /// raft-things.pth (VBench --model); default: the `raft-things` weights entry.
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// auto, cpu, cuda or metal.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+        /// Frame pairs per RAFT batch (also capped by memory).
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[command(flatten)]
+        weights: WeightsArgs,
+    },
     /// Checkpoints: what each dimension needs and where it is.
     Weights {
         #[command(subcommand)]
@@ -134,6 +170,25 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Some(Command::Weights { action, weights }) => return weights_cmd(action, weights),
+        Some(Command::FilterStatic {
+            videos_path,
+            result_path,
+            store_name,
+            filter_scope,
+            model,
+            device,
+            batch_size,
+            weights,
+        }) => {
+            let opts = vbench_scorer::static_filter::StaticFilterOptions {
+                videos_path: videos_path.clone(),
+                result_path: result_path.clone(),
+                store_name: store_name.clone(),
+                scope: filter_scope.clone(),
+                batch_size: *batch_size,
+            };
+            return filter_static_cmd(&opts, model.as_deref(), *device, weights);
+        }
         Some(Command::Merge { dirs, output, name }) => {
             let summary = vbench_scorer::merge(dirs, output, name.as_deref())?;
             print_report(&summary);
@@ -183,6 +238,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(prompts::load_full_info)
         .transpose()?;
+    let static_list = cli
+        .static_list
+        .as_deref()
+        .map(vbench_scorer::static_filter::StaticList::load)
+        .transpose()?;
     let videos = prompts::expand_inputs(&cli.inputs)?;
     let mut jobs = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -229,6 +289,12 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             (None, _) => dims.clone(),
         };
+        let mut job_dims = job_dims;
+        if let Some(list) = &static_list {
+            if !list.contains(&path) {
+                job_dims.retain(|d| d != "temporal_flickering");
+            }
+        }
         jobs.push(VideoJob {
             path,
             input: VideoInput {
@@ -366,6 +432,46 @@ fn print_report(s: &vbench_scorer::RunSummary) {
         s.per_video_path.display()
     ));
     eprint!("{e}");
+}
+
+fn filter_static_cmd(
+    opts: &vbench_scorer::static_filter::StaticFilterOptions,
+    model: Option<&std::path::Path>,
+    device: DeviceChoice,
+    weights: &WeightsArgs,
+) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(device, opts.batch_size)?;
+    if let Some(n) = &runtime.notice {
+        eprintln!("note: {n}");
+    }
+    let net = match model {
+        Some(p) => {
+            std::sync::Arc::new(vbench_scorer::static_filter::load_raft(p, &runtime.device)?)
+        }
+        None => ModelHub::new(weights.resolver()?, runtime.clone()).raft()?,
+    };
+    let mut failed = false;
+    let report =
+        vbench_scorer::static_filter::run(&net, &runtime.device, opts, |v| match &v.result {
+            Ok(s) => eprintln!("{}: {}", v.path, if *s { "static" } else { "not static" }),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}: error: {e}", v.path)
+            }
+        })?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    eprintln!(
+        "static videos listed in {}, copied to {}",
+        report.json_path.display(),
+        report.filtered_dir.display()
+    );
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@ pub mod appearance_style;
 pub mod background_consistency;
 pub mod imaging_quality;
 pub mod motion_smoothness;
+pub mod dynamic_degree;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -47,6 +48,7 @@ pub const IMPLEMENTED: &[&str] = &[
     appearance_style::NAME,
     temporal_flickering::NAME,
     motion_smoothness::NAME,
+    dynamic_degree::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -109,6 +111,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
         motion_smoothness::NAME => Box::new(motion_smoothness::MotionSmoothness::load(hub)?),
+        dynamic_degree::NAME => Box::new(dynamic_degree::DynamicDegree::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
