@@ -7,7 +7,8 @@
 //! * Frames: `load_video(path, transform, num_frames=16)`: 16 `middle` indices over decord's
 //!   `len(vr)` (the demuxed packet count), decord RGB (§3.3). VBench's `load_video` reads `.mp4`
 //!   with decord, `.gif`/`.png` with PIL and raises `NotImplementedError` on anything else
-//!   (case-sensitive): such paths get a per-video error here instead of a crash.
+//!   (case-sensitive): such paths get a per-video error here instead of a crash. `.gif`/`.png`
+//!   are decoded by FFmpeg here, not PIL: frame count and colours there are not verified.
 //! * Preprocessing (§3.4): `Resize(256, 'bilinear')` = `cv2.resize(INTER_LINEAR)` on uint8 to
 //!   short side 256 (untouched when already 256), `CenterCrop(224)` with half-to-even offsets,
 //!   `ClipToTensor` (C, T, H, W; /255 in f32), `Normalize(ImageNet)`.
