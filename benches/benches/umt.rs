@@ -4,6 +4,8 @@
 //! (1, 3, 16, 224, 224) clip. `cargo bench -p vbench-benches --bench umt`; VBench-Python's
 //! figures for the same work: `tools/bench/reference_umt.py`.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -31,9 +33,24 @@ fn bench_umt(c: &mut Criterion) {
             human_action::clip_to_tensor(&crops)
         })
     });
+    // random weights through a VarMap, then re-read as plain tensors: candle records a backprop
+    // graph for every op on a `Var`, which would keep all 24 blocks' activations (tens of GB)
+    let cfg = umt::Config::vit_large_patch16_224();
     let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    let model = umt::Model::new(&umt::Config::vit_large_patch16_224(), vb).unwrap();
+    umt::Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+    let weights: HashMap<String, Tensor> = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    drop(vm);
+    let model = umt::Model::new(
+        &cfg,
+        VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     let x = Tensor::randn(0f32, 1., (1, 3, 16, 224, 224), &Device::Cpu).unwrap();
     g.bench_function("UMT-L/16 forward", |b| {
         b.iter(|| model.forward(&x).unwrap())

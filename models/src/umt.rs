@@ -357,6 +357,11 @@ impl Model {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.head.forward(&self.features(x)?)
     }
+
+    /// The classifier alone: (B, D) [`Model::features`] → (B, num_classes) logits.
+    pub fn head(&self, features: &Tensor) -> Result<Tensor> {
+        self.head.forward(features)
+    }
 }
 
 #[cfg(test)]
