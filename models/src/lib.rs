@@ -12,3 +12,4 @@ pub mod dino_vit;
 pub mod musiq;
 pub mod nn;
 pub mod raft;
+pub mod umt;

@@ -43,6 +43,7 @@ struct Loaded {
     musiq: Option<Arc<musiq::Model>>,
     amt: Option<Arc<amt::Model>>,
     raft: Option<Arc<raft::Model>>,
+    umt: Option<Arc<crate::dimensions::human_action::UmtNet>>,
 }
 
 pub struct ModelHub {
@@ -248,6 +249,71 @@ impl ModelHub {
                 let id = "raft-things";
                 let vb = self.vb(&self.file(id, "raft-things.pth")?, id, self.runtime.dtype)?;
                 Ok(raft::Model::new(&raft::Config::raft_things(), vb)?)
+            },
+        )
+    }
+
+    /// UMT-L/16 (Kinetics-400) for human_action, loaded like VBench's
+    /// `model.load_state_dict(torch.load(path), strict=False)` (spec 30-video-text.md §4.5): the
+    /// state dict is the file's top level, keys as they are (no unwrapping, no `module.` strip);
+    /// `pos_embed` from the file replaces the computed table; extra keys are ignored (listed in a
+    /// warning). A file nested under `model`/`state_dict`/`module` is still read, with a warning:
+    /// VBench's strict=False load would match none of its keys and score a random network.
+    pub fn umt(&self) -> Result<Arc<crate::dimensions::human_action::UmtNet>, ScoreError> {
+        use std::collections::HashMap;
+        use vbench_models::umt;
+        self.cached(
+            |l| &mut l.umt,
+            || {
+                let id = "umt-l16-k400";
+                let path = self.file(id, "l16_ptk710_ftk710_ftk400_f16_res224.pth")?;
+                let flat = match vbench_weights::load::sniff(&path)? {
+                    vbench_weights::CheckpointFormat::TorchZip => {
+                        vbench_weights::torch_zip::read_all(&path, None)
+                            .ok()
+                            .filter(|t| !t.is_empty())
+                    }
+                    _ => None,
+                };
+                let tensors: HashMap<String, candle_core::Tensor> = match flat {
+                    Some(t) => t.into_iter().collect(),
+                    None => {
+                        let nested = self.resolver.manifest.entry(id)?.nested_key.clone();
+                        let t = vbench_weights::load::read_torch_tensors(&path, nested.as_deref())?;
+                        if vbench_weights::load::sniff(&path)?
+                            == vbench_weights::CheckpointFormat::TorchZip
+                        {
+                            self.warn(format!(
+                                "{}: the state dict is not at the top level; VBench's \
+                                 load_state_dict(strict=False) would load none of it and score a \
+                                 randomly initialised UMT, this run uses the nested weights",
+                                path.display()
+                            ));
+                        }
+                        t
+                    }
+                };
+                let cfg = umt::Config::from_shapes(&|k| tensors.get(k).map(|t| t.dims().to_vec()))?;
+                let known: std::collections::HashSet<String> = cfg.keys().into_iter().collect();
+                let mut extra: Vec<&String> = tensors.keys().filter(|k| !known.contains(*k)).collect();
+                if !extra.is_empty() {
+                    extra.sort();
+                    self.warn(format!(
+                        "{}: {} keys not in the UMT model, ignored as by VBench's strict=False load: {}",
+                        path.display(),
+                        extra.len(),
+                        extra.iter().take(8).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                let vb = candle_nn::VarBuilder::from_tensors(
+                    tensors,
+                    self.runtime.dtype,
+                    &self.runtime.device,
+                );
+                Ok(crate::dimensions::human_action::UmtNet {
+                    model: umt::Model::new(&cfg, vb)?,
+                    names: crate::dimensions::human_action::kinetics_400_names(),
+                })
             },
         )
     }

@@ -1,6 +1,7 @@
 //! VBench 0.1.5 in Rust: decoding, VBench's preprocessing, one module per dimension, and
 //! VBench-shaped results.
 
+pub mod cv_resize;
 pub mod dimensions;
 pub mod error;
 pub mod evaluate;

@@ -16,6 +16,7 @@ pub mod background_consistency;
 pub mod imaging_quality;
 pub mod motion_smoothness;
 pub mod dynamic_degree;
+pub mod human_action;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -49,6 +50,7 @@ pub const IMPLEMENTED: &[&str] = &[
     temporal_flickering::NAME,
     motion_smoothness::NAME,
     dynamic_degree::NAME,
+    human_action::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -112,6 +114,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
         motion_smoothness::NAME => Box::new(motion_smoothness::MotionSmoothness::load(hub)?),
         dynamic_degree::NAME => Box::new(dynamic_degree::DynamicDegree::load(hub)?),
+        human_action::NAME => Box::new(human_action::HumanAction::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
