@@ -6,6 +6,9 @@
 //! arithmetic live here.
 
 pub mod aesthetic;
+pub mod bert;
 pub mod clip;
 pub mod dino_vit;
 pub mod nn;
+pub mod swin;
+pub mod tag2text;

@@ -11,6 +11,7 @@ pub mod runtime;
 pub mod sampling;
 pub mod scores;
 pub mod shard;
+pub mod tag2text_caption;
 pub mod text;
 pub mod transforms;
 pub mod video;
