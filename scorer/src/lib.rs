@@ -5,6 +5,7 @@ pub mod dimensions;
 pub mod error;
 pub mod evaluate;
 pub mod hub;
+pub mod prompt_info;
 pub mod prompts;
 pub mod pyjson;
 pub mod runtime;
