@@ -242,3 +242,44 @@ fn real_layout_tag_list() {
         .collect();
     assert_eq!(deleted, ["quarter", "two", "three", "four", "five", "one"]);
 }
+
+/// decord's `VideoReader(path, width=384, height=384)` (what `scene` reads) against
+/// [`ReaderKind::Decord384`]: every frame's byte sum and the whole first frame of clip_a.
+#[test]
+fn decord_384_frames_match() {
+    use vbench_scorer::video::{decode_all, ReaderKind};
+    let want: Value =
+        serde_json::from_slice(&std::fs::read(dir().join("decord384.json")).unwrap()).unwrap();
+    let clips = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity/clips");
+    for (name, sums) in want["frame_sums"].as_object().unwrap() {
+        let frames = decode_all(&clips.join(name), ReaderKind::Decord384).unwrap();
+        let sums: Vec<u64> = sums
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(frames.len(), sums.len(), "{name}: frame count");
+        for (i, (f, s)) in frames.iter().zip(&sums).enumerate() {
+            assert_eq!((f.width, f.height), (384, 384));
+            let got: u64 = f.data.iter().map(|&b| b as u64).sum();
+            assert_eq!(got, *s, "{name} frame {i}: byte sum");
+        }
+        if name == "clip_a.mp4" {
+            let t =
+                candle_core::safetensors::load(dir().join("decord384.safetensors"), &Device::Cpu)
+                    .unwrap();
+            let want: Vec<u8> = t["clip_a_frame0"].flatten_all().unwrap().to_vec1().unwrap();
+            let maxdiff = want
+                .iter()
+                .zip(&frames[0].data)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert_eq!(
+                maxdiff, 0,
+                "clip_a frame 0 differs from decord by up to {maxdiff}"
+            );
+        }
+    }
+}

@@ -127,6 +127,25 @@ def build(tok):
     return m.eval()
 
 
+def decord_384(out_dir):
+    """decord 0.6.0 `VideoReader(path, width=384, height=384)` on the shared parity clips: per-frame
+    byte sums of every frame, the whole first frame of clip_a, and VBench's 16 'middle' indices."""
+    import decord
+    from vbench.utils import get_frame_indices
+    clips = os.path.join(ROOT, "tests", "fixtures", "parity", "clips")
+    sums, first, idx = {}, None, {}
+    for name in sorted(os.listdir(clips)):
+        vr = decord.VideoReader(os.path.join(clips, name), width=384, height=384, num_threads=1)
+        arr = vr.get_batch(list(range(len(vr)))).asnumpy().astype(np.uint8)
+        sums[name] = [int(x) for x in arr.reshape(len(vr), -1).astype(np.int64).sum(1)]
+        idx[name] = [int(i) for i in get_frame_indices(16, len(vr), sample="middle")]
+        if name == "clip_a.mp4":
+            first = torch.from_numpy(arr[0].copy())
+    save_file({"clip_a_frame0": first}, os.path.join(out_dir, "decord384.safetensors"))
+    with open(os.path.join(out_dir, "decord384.json"), "w") as f:
+        json.dump({"frame_sums": sums, "middle_indices": idx}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=OUT)
@@ -144,6 +163,11 @@ def main():
         fast.backend_tokenizer.save(os.path.join(args.out, "tokenizer.json"))
     except Exception as e:  # tokenizers too old in one env: the other one writes it
         print("tokenizer.json not written:", e)
+
+    try:
+        decord_384(args.out)
+    except ImportError as e:
+        print("decord frames not written:", e)
 
     model = build(tok)
     sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()
