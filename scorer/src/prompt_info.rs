@@ -433,6 +433,10 @@ pub fn parse_prompt(prompt: &str) -> PromptInfo {
             (!phrase.is_empty() && !is_object && !is_relation).then_some(phrase)
         })
     });
+    // A bare short noun phrase is a scene (VBench's scene prompts are "alley", "amusement park").
+    if info.scene.is_none() && info.objects.is_empty() && (1..=3).contains(&stripped.len()) {
+        info.scene = Some(joined.clone());
+    }
     info
 }
 
@@ -596,6 +600,15 @@ mod tests {
         );
         let p = parse_prompt("sunset over the ocean");
         assert!(p.objects.is_empty());
+        assert_eq!(
+            parse_prompt("foggy pier").scene.as_deref(),
+            Some("foggy pier")
+        );
+        // a VBench scene string inside the phrase wins
+        assert_eq!(
+            parse_prompt("snowy mountain pass").scene.as_deref(),
+            Some("mountain")
+        );
         let p = parse_prompt("");
         assert!(p.objects.is_empty() && p.scene.is_none());
     }

@@ -283,3 +283,113 @@ fn decord_384_frames_match() {
         }
     }
 }
+
+/// VBench's own `scene()` on the parity clips (decord 384, 16 middle frames, keys from the
+/// clips' captions) against our `scene` dimension, end to end from the video file.
+fn scene_dimension(version: &str, rules: BeamRules) {
+    use std::sync::Arc;
+    use vbench_scorer::dimensions::scene::{Scene, SceneOptions, Tag2TextNets};
+    use vbench_scorer::dimensions::{Dimension, VideoInput};
+    use vbench_scorer::video::{for_each_frame, probe};
+    use vbench_scorer::Runtime;
+
+    let out: Value = serde_json::from_slice(
+        &std::fs::read(dir().join(format!("outputs_{version}.json"))).unwrap(),
+    )
+    .unwrap();
+    let cfg = config(&out);
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(
+            &[dir().join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
+    }
+    .unwrap();
+    let nets = Arc::new(Tag2TextNets {
+        model: Tag2Text::new(&cfg, vb).unwrap(),
+        tokenizer: BertTokenizer::from_file(&dir().join("tokenizer.json")).unwrap(),
+    });
+    let rt = Runtime::cpu(16);
+    let dim = Scene::new(
+        nets,
+        rt,
+        SceneOptions {
+            corrected: false,
+            beam_rules: rules,
+        },
+    );
+    let clips = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity/clips");
+    let videos = out["videos"].as_array().unwrap();
+    assert!(!videos.is_empty());
+    // One full run per clip (the captions do not depend on the key): the key with a fractional
+    // value if there is one, else the first; keys that are no scene must be skipped.
+    let mut chosen: Vec<&Value> = Vec::new();
+    for v in videos {
+        let val = v["record"]["video_results"].as_f64().unwrap();
+        match chosen.iter().position(|c| c["clip"] == v["clip"]) {
+            Some(i) if val > 0.0 && val < 1.0 => chosen[i] = v,
+            Some(_) => {}
+            None if vbench_scorer::prompt_info::parse_prompt(v["key"].as_str().unwrap())
+                .scene
+                .is_some() =>
+            {
+                chosen.push(v)
+            }
+            None => {}
+        }
+    }
+    let mut worst = 0f64;
+    for v in videos.iter().filter(|v| {
+        chosen.iter().any(|c| std::ptr::eq(*c, *v))
+            || vbench_scorer::prompt_info::parse_prompt(v["key"].as_str().unwrap())
+                .scene
+                .is_none()
+    }) {
+        let clip = v["clip"].as_str().unwrap();
+        let key = v["key"].as_str().unwrap();
+        let path = clips.join(clip);
+        let input = VideoInput {
+            display_path: clip.to_string(),
+            prompt: Some(key.to_string()),
+            meta: Some(probe(&path, true).unwrap()),
+            ..Default::default()
+        };
+        if vbench_scorer::prompt_info::parse_prompt(key)
+            .scene
+            .is_none()
+        {
+            // e.g. "zebra" is an object, not a scene: our any-prompt mode skips the video
+            assert!(dim.start(&input).is_err(), "{key:?} should be skipped");
+            continue;
+        }
+        let mut scorer = dim.start(&input).unwrap();
+        for_each_frame(&path, &[dim.reader()], |_, fs| scorer.push(fs[0].1)).unwrap();
+        let got = scorer.finish().unwrap();
+        let want = &v["record"];
+        let rec = got.record.to_serde();
+        let gv = rec["video_results"].as_f64().unwrap();
+        let wv = want["video_results"].as_f64().unwrap();
+        worst = worst.max((gv - wv).abs());
+        assert!((gv - wv).abs() <= SCORE_TOL, "{clip} {key:?}: {gv} vs {wv}");
+        assert_eq!(
+            rec["success_frame_count"], want["success_frame_count"],
+            "{clip} {key:?}"
+        );
+        assert_eq!(rec["frame_count"], want["frame_count"], "{clip} {key:?}");
+    }
+    println!(
+        "{version} scene per-video: {} clips run, max |diff| {worst:.3e}",
+        chosen.len()
+    );
+}
+
+#[test]
+fn scene_dimension_matches_vbench_4_33() {
+    scene_dimension("4.33", BeamRules::V4_33);
+}
+
+#[test]
+fn scene_dimension_matches_vbench_4_46() {
+    scene_dimension("4.46", BeamRules::V4_46);
+}

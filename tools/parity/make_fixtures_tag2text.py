@@ -203,6 +203,23 @@ def main():
         _, tags = model.generate(batch, tag_input=None, return_tag_predict=True)
         model.text_decoder.generate = orig_gen
 
+    # VBench's own scene() on the shared parity clips (decord 384, 16 middle frames), keys chosen
+    # from the clips' own captions so that some frames match.
+    from vbench.utils import load_video
+    clips = os.path.join(ROOT, "tests", "fixtures", "parity", "clips")
+    videos = []
+    for name in sorted(os.listdir(clips)):
+        path = os.path.join(clips, name)
+        arr = load_video(path, num_frames=16, return_tensor=False, width=384, height=384)
+        vt = torch.cat([transform(a).unsqueeze(0) for a in arr])
+        with torch.no_grad():
+            caps = vb_scene.get_caption(model, vt)
+        words = [w for w in caps[0].split(" ") if w] + [w for w in caps[15].split(" ") if w]
+        for key in sorted({words[0], words[-1], "zebra"}):
+            vd = [{"prompt": key, "video_list": [path], "auxiliary_info": {"scene": {"scene": key}}}]
+            with torch.no_grad():
+                agg, res = vb_scene.scene(model, vd, "cpu")
+            videos.append({"clip": name, "key": key, "captions": caps, "record": res[0], "aggregate": agg})
     probs = torch.sigmoid(logits)
     margin = float((probs - 0.7).abs().min())
     seqs = captured["sequences"].tolist()
@@ -223,6 +240,7 @@ def main():
         "tag_prob_margin": margin,
         "tag_encoder_ids": tok(tags, padding='max_length', truncation=True, max_length=40).input_ids,
         "scene_values": values,
+        "videos": videos,
         "config": {"swin": SWIN, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "ff": FF,
                    "max_pos": MAXPOS, "q2l_heads": Q2L_HEADS, "q2l_layers": Q2L_LAYERS, "vocab": len(tok)},
     }

@@ -13,6 +13,7 @@ use crate::video::{Frame, ReaderKind};
 pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
+pub mod scene;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -37,12 +38,13 @@ pub const ALL: [&str; 16] = [
 ];
 
 /// The dimensions this build computes.
-pub const IMPLEMENTED: [&str; 5] = [
+pub const IMPLEMENTED: [&str; 6] = [
     subject_consistency::NAME,
     background_consistency::NAME,
     aesthetic_quality::NAME,
     appearance_style::NAME,
     temporal_flickering::NAME,
+    scene::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -103,6 +105,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         aesthetic_quality::NAME => Box::new(aesthetic_quality::AestheticQuality::load(hub)?),
         appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
+        scene::NAME => Box::new(scene::Scene::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
