@@ -87,27 +87,27 @@ fn max_rel(a: &Tensor, b: &Tensor) -> (f32, f32) {
     (d, d / scale)
 }
 
-fn check(version: &str, rules: BeamRules) {
+fn check(base: &Path, version: &str, rules: BeamRules) {
     let out: Value = serde_json::from_slice(
-        &std::fs::read(dir().join(format!("outputs_{version}.json"))).unwrap(),
+        &std::fs::read(base.join(format!("outputs_{version}.json"))).unwrap(),
     )
     .unwrap();
     let want: HashMap<String, Tensor> = candle_core::safetensors::load(
-        dir().join(format!("tensors_{version}.safetensors")),
+        base.join(format!("tensors_{version}.safetensors")),
         &Device::Cpu,
     )
     .unwrap();
     let cfg = config(&out);
     let vb = unsafe {
         VarBuilder::from_mmaped_safetensors(
-            &[dir().join("model.safetensors")],
+            &[base.join("model.safetensors")],
             DType::F32,
             &Device::Cpu,
         )
     }
     .unwrap();
     let model = Tag2Text::new(&cfg, vb).unwrap();
-    let tok = BertTokenizer::from_file(&dir().join("tokenizer.json")).unwrap();
+    let tok = BertTokenizer::from_file(&base.join("tokenizer.json")).unwrap();
 
     // Prompt ids.
     let prompt: Vec<u64> = out["prompt_ids"]
@@ -223,12 +223,29 @@ fn check(version: &str, rules: BeamRules) {
 
 #[test]
 fn tag2text_matches_vbench_transformers_4_33() {
-    check("4.33", BeamRules::V4_33);
+    check(&dir(), "4.33", BeamRules::V4_33);
 }
 
 #[test]
 fn tag2text_matches_vbench_transformers_4_46() {
-    check("4.46", BeamRules::V4_46);
+    check(&dir(), "4.46", BeamRules::V4_46);
+}
+
+/// Real-size Swin-B/384 + 12-layer BERTs (vocab 30524) with random weights, made by
+/// `make_fixtures_tag2text.py --full-size --out DIR` (not committed):
+/// `VBENCH_T2T_FULLSIZE=DIR cargo test -p vbench-tests --test parity_tag2text -- --ignored`.
+#[test]
+#[ignore]
+fn full_size_random_weights_match_vbench() {
+    let Ok(d) = std::env::var("VBENCH_T2T_FULLSIZE") else {
+        panic!("set VBENCH_T2T_FULLSIZE to the --full-size output directory");
+    };
+    let d = PathBuf::from(d);
+    for (v, rules) in [("4.33", BeamRules::V4_33), ("4.46", BeamRules::V4_46)] {
+        if d.join(format!("outputs_{v}.json")).exists() {
+            check(&d, v, rules);
+        }
+    }
 }
 
 #[test]

@@ -77,6 +77,17 @@ def frame(f):
     return np.stack(chans, -1).astype(np.uint8)
 
 
+def set_full_size(vocab_size):
+    """Real-size architecture (config_swinB_384.json, med_config.json, q2l_config.json)."""
+    global SWIN, HIDDEN, LAYERS, HEADS, FF, MAXPOS, VOCAB
+    SWIN = dict(SWIN, embed_dim=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32])
+    HIDDEN, LAYERS, HEADS, FF, MAXPOS = 768, 12, 12, 3072, 512
+    VOCAB = vocab_size
+
+
+VOCAB = None
+
+
 def build(tok):
     torch.manual_seed(0)
     m = t2t.Tag2Text_Caption.__new__(t2t.Tag2Text_Caption)
@@ -89,7 +100,7 @@ def build(tok):
     vision_width = SWIN["embed_dim"] * 8
     m.tokenizer = tok
     med = dict(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, intermediate_size=FF,
-               vocab_size=len(tok), max_position_embeddings=MAXPOS, layer_norm_eps=1e-12, hidden_act="gelu",
+               vocab_size=VOCAB or len(tok), max_position_embeddings=MAXPOS, layer_norm_eps=1e-12, hidden_act="gelu",
                pad_token_id=0, type_vocab_size=2, add_cross_attention=True, hidden_dropout_prob=0.1,
                attention_probs_dropout_prob=0.1)
     dec = BertConfig(**med)
@@ -149,7 +160,11 @@ def decord_384(out_dir):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=OUT)
+    ap.add_argument("--full-size", action="store_true",
+                    help="real-size Swin-B/BERT (vocab 30524) with the same random init; write to --out (not committed)")
     args = ap.parse_args()
+    if args.full_size:
+        set_full_size(30524)
     os.makedirs(args.out, exist_ok=True)
     vpath = os.path.join(args.out, "vocab.txt")
     with open(vpath, "w") as f:
@@ -165,7 +180,8 @@ def main():
         print("tokenizer.json not written:", e)
 
     try:
-        decord_384(args.out)
+        if not args.full_size:
+            decord_384(args.out)
     except ImportError as e:
         print("decord frames not written:", e)
 
@@ -208,7 +224,7 @@ def main():
     from vbench.utils import load_video
     clips = os.path.join(ROOT, "tests", "fixtures", "parity", "clips")
     videos = []
-    for name in sorted(os.listdir(clips)):
+    for name in ([] if args.full_size else sorted(os.listdir(clips))):
         path = os.path.join(clips, name)
         arr = load_video(path, num_frames=16, return_tensor=False, width=384, height=384)
         vt = torch.cat([transform(a).unsqueeze(0) for a in arr])
@@ -242,7 +258,7 @@ def main():
         "scene_values": values,
         "videos": videos,
         "config": {"swin": SWIN, "hidden": HIDDEN, "layers": LAYERS, "heads": HEADS, "ff": FF,
-                   "max_pos": MAXPOS, "q2l_heads": Q2L_HEADS, "q2l_layers": Q2L_LAYERS, "vocab": len(tok)},
+                   "max_pos": MAXPOS, "q2l_heads": Q2L_HEADS, "q2l_layers": Q2L_LAYERS, "vocab": VOCAB or len(tok)},
     }
     short = "4.33" if ver.startswith("4.33") else "4.46"
     with open(os.path.join(args.out, f"outputs_{short}.json"), "w") as f:
