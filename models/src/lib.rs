@@ -7,9 +7,12 @@
 
 pub mod aesthetic;
 pub mod amt;
+pub mod bert;
 pub mod clip;
 pub mod dino_vit;
 pub mod musiq;
 pub mod nn;
 pub mod raft;
 pub mod umt;
+pub mod swin;
+pub mod tag2text;

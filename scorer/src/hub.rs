@@ -44,6 +44,7 @@ struct Loaded {
     amt: Option<Arc<amt::Model>>,
     raft: Option<Arc<raft::Model>>,
     umt: Option<Arc<crate::dimensions::human_action::UmtNet>>,
+    tag2text: Option<Arc<crate::dimensions::scene::Tag2TextNets>>,
 }
 
 pub struct ModelHub {
@@ -317,10 +318,38 @@ impl ModelHub {
             },
         )
     }
+
+    /// Tag2Text Swin-B/384 (`tag2text_swin_14m.pth`, `{"model": ...}`) and the BERT tokenizer.
+    pub fn tag2text(&self) -> Result<Arc<crate::dimensions::scene::Tag2TextNets>, ScoreError> {
+        self.cached(
+            |l| &mut l.tag2text,
+            || {
+                let id = "tag2text-swin-14m";
+                let vb = self.vb(
+                    &self.file(id, "tag2text_swin_14m.pth")?,
+                    id,
+                    self.runtime.dtype,
+                )?;
+                let cfg = vbench_models::tag2text::Config::tag2text_swin_b_384();
+                let tokenizer = crate::tag2text_caption::BertTokenizer::from_file(
+                    &self.file("bert-base-uncased", "tokenizer.json")?,
+                )?;
+                Ok(crate::dimensions::scene::Tag2TextNets {
+                    model: vbench_models::tag2text::Tag2Text::new(&cfg, vb)?,
+                    tokenizer,
+                })
+            },
+        )
+    }
 }
 
 /// Files of an entry that a dimension actually reads (the CLIP tokenizer only matters to the
 /// text tower).
 fn needed_file(dim: &str, entry: &str, file: &str) -> bool {
-    !(entry == "clip-vit-base-patch32" && file == "tokenizer.json" && dim != "appearance_style")
+    let clip_text_unused =
+        entry == "clip-vit-base-patch32" && file == "tokenizer.json" && dim != "appearance_style";
+    // scene reads only the tokenizer of the BERT entry
+    let bert_extra_unused =
+        entry == "bert-base-uncased" && file != "tokenizer.json" && dim == "scene";
+    !clip_text_unused && !bert_extra_unused
 }

@@ -23,7 +23,14 @@ use crate::error::VideoErrorKind;
 pub enum ReaderKind {
     Decord,
     OpenCv,
+    /// decord's `VideoReader(path, width=384, height=384)` (`scene`): the same filter graph,
+    /// whose `scale` filter also resamples to 384×384 (bilinear swscale, aspect ratio dropped)
+    /// in the same pass as the YUV→RGB conversion.
+    Decord384,
 }
+
+/// Output side of [`ReaderKind::Decord384`].
+pub const DECORD_SCENE_SIZE: u32 = 384;
 
 /// One decoded frame, RGB24, row-major `(height, width, 3)`.
 ///
@@ -71,20 +78,24 @@ struct Converter {
 impl Converter {
     fn new(kind: ReaderKind, frame: &ffmpeg::frame::Video) -> Result<Self, VideoErrorKind> {
         let flags = match kind {
-            ReaderKind::Decord => scaling::Flags::BILINEAR,
+            ReaderKind::Decord | ReaderKind::Decord384 => scaling::Flags::BILINEAR,
             ReaderKind::OpenCv => scaling::Flags::BICUBIC,
+        };
+        let (dst_w, dst_h) = match kind {
+            ReaderKind::Decord384 => (DECORD_SCENE_SIZE, DECORD_SCENE_SIZE),
+            _ => (frame.width(), frame.height()),
         };
         let mut ctx = scaling::Context::get(
             frame.format(),
             frame.width(),
             frame.height(),
             Pixel::RGB24,
-            frame.width(),
-            frame.height(),
+            dst_w,
+            dst_h,
             flags,
         )
         .map_err(|e| VideoErrorKind::Decode(format!("swscale: {e}")))?;
-        if kind == ReaderKind::Decord {
+        if kind != ReaderKind::OpenCv {
             // vf_scale with in_color_matrix=auto: the frame's colorspace picks the matrix
             // (unspecified → BT.601) and its color_range the input range.
             let cs = frame.color_space();

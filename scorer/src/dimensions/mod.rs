@@ -17,6 +17,7 @@ pub mod imaging_quality;
 pub mod motion_smoothness;
 pub mod dynamic_degree;
 pub mod human_action;
+pub mod scene;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 
@@ -51,6 +52,7 @@ pub const IMPLEMENTED: &[&str] = &[
     motion_smoothness::NAME,
     dynamic_degree::NAME,
     human_action::NAME,
+    scene::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -115,6 +117,7 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         motion_smoothness::NAME => Box::new(motion_smoothness::MotionSmoothness::load(hub)?),
         dynamic_degree::NAME => Box::new(dynamic_degree::DynamicDegree::load(hub)?),
         human_action::NAME => Box::new(human_action::HumanAction::load(hub)?),
+        scene::NAME => Box::new(scene::Scene::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
