@@ -241,6 +241,17 @@ pub struct PromptEmbeddings {
     pub truncated: bool,
 }
 
+impl PromptEmbeddings {
+    /// No text metric (a run without network scores).
+    pub fn empty() -> Self {
+        Self {
+            clip: None,
+            pick: None,
+            truncated: false,
+        }
+    }
+}
+
 /// The loaded networks of the requested metrics.
 pub struct ImageScorer {
     clip: Option<Arc<ClipWithText>>,
