@@ -223,7 +223,7 @@ pub fn rank(scores: &[Option<&BTreeMap<String, f64>>]) -> (Vec<usize>, Vec<Optio
 }
 
 /// Reads a downloaded output, checks it is an image and stores it as PNG at `dest`.
-fn to_png(src: &Path, dest: &Path) -> Result<(u32, u32), String> {
+pub(crate) fn to_png(src: &Path, dest: &Path) -> Result<(u32, u32), String> {
     let bytes = std::fs::read(src).map_err(|e| e.to_string())?;
     let img = image::load_from_memory(&bytes).map_err(|e| format!("not an image: {e}"))?;
     let is_png = bytes.starts_with(b"\x89PNG\r\n\x1a\n");

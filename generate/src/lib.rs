@@ -12,6 +12,7 @@ pub mod provider;
 pub mod replicate;
 pub mod report;
 pub mod scoring;
+pub mod storyboard;
 pub mod videos;
 
 pub use error::ProviderError;

@@ -126,6 +126,8 @@ pub fn png(w: u32, h: u32, seed: u32) -> Vec<u8> {
 pub fn bin(name: &str) -> PathBuf {
     match name {
         "generate-images" => PathBuf::from(env!("CARGO_BIN_EXE_generate-images")),
+        "create-storyboard" => PathBuf::from(env!("CARGO_BIN_EXE_create-storyboard")),
+        "enhance-video-prompt" => PathBuf::from(env!("CARGO_BIN_EXE_enhance-video-prompt")),
         other => panic!("unknown binary {other}"),
     }
 }
