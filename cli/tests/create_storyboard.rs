@@ -107,3 +107,73 @@ fn offline_storyboard_round_trips_through_enhance_video_prompt() {
         .count();
     assert_eq!(creates, 6);
 }
+
+#[allow(dead_code)]
+mod enhance_support;
+
+#[test]
+fn llm_storyboard_via_loopback_openai_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("prompt.txt"), "A kite festival on a windy beach\n").unwrap();
+    let llm = enhance_support::MockLlm::start();
+    let clip = |m: &str| {
+        serde_json::json!({"motion_description": m, "camera_movement": "slow dolly-in",
+            "shot_size": "wide shot", "perspective": "eye-level", "lens_type": "24mm",
+            "start_frame_prompt": "kites on the ground", "end_frame_prompt": "kites in the sky"})
+    };
+    let reply = serde_json::json!({"narrative": "# Kites\nA day of wind.",
+        "clips": [clip("kites lift off"), clip("kites dance in the wind")]});
+    llm.push(
+        "storyboard_planner",
+        [enhance_support::Reply::Chat(reply.to_string())],
+    );
+    let server = start(vec![png(32, 32, 3)], vec![]);
+    let out = Command::new(bin("create-storyboard"))
+        .current_dir(d)
+        .env("REPLICATE_API_TOKEN", "r8_test")
+        .env("OPENAI_API_KEY", enhance_support::KEY)
+        .env_remove("OPENAI_BASE_URL")
+        .args([
+            "prompt.txt",
+            "--num-clips",
+            "2",
+            "--llm",
+            "openai",
+            "--output-dir",
+            "sb",
+        ])
+        .args([
+            "--llm-base-url",
+            &llm.base_url,
+            "--creative-model",
+            "gpt-4o",
+        ])
+        .args([
+            "--api-base",
+            &server.base,
+            "--retry-base-ms",
+            "10",
+            "--poll-interval",
+            "0.05",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(llm.requests_for("storyboard_planner").len(), 1);
+    let dir = run_dir(&d.join("sb"));
+    let sb = vbench_prompt::storyboard::load(&dir.join("storyboard_metadata.json")).unwrap();
+    assert_eq!(sb.clips.len(), 2);
+    assert_eq!(sb.clips[1].motion_description, "kites dance in the wind");
+    assert!(sb.narrative.contains("A day of wind."));
+    let trace: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("storyboard_trace.json")).unwrap())
+            .unwrap();
+    assert_eq!(trace["plan"]["backend"], "openai-compatible");
+    assert_eq!(trace["plan"]["model"], "gpt-4o");
+}
