@@ -108,7 +108,6 @@ fn offline_storyboard_round_trips_through_enhance_video_prompt() {
     assert_eq!(creates, 6);
 }
 
-#[allow(dead_code)]
 mod enhance_support;
 
 #[test]
