@@ -88,6 +88,8 @@ pub enum AttemptError {
     Download(ProviderError),
     #[error("interrupted (Ctrl-C)")]
     Interrupted,
+    #[error("the API refused the token (HTTP {status}): check REPLICATE_API_TOKEN")]
+    Unauthorized { status: u16 },
 }
 
 fn now() -> String {
@@ -240,8 +242,15 @@ pub async fn generate<P: Provider>(
                         _ => "error".into(),
                     };
                     refused_model = refused(&e);
-                    if matches!(e, ProviderError::Interrupted) {
-                        outcome = Some(Err(AttemptError::Interrupted));
+                    match &e {
+                        ProviderError::Interrupted => {
+                            outcome = Some(Err(AttemptError::Interrupted))
+                        }
+                        // no other model will do better with the same token
+                        ProviderError::Http { status, .. } if *status == 401 || *status == 403 => {
+                            outcome = Some(Err(AttemptError::Unauthorized { status: *status }))
+                        }
+                        _ => {}
                     }
                     t.error = Some(e.to_string());
                 }
@@ -268,6 +277,135 @@ pub async fn generate<P: Provider>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::{Prediction, Status};
+    use std::sync::Mutex;
+
+    /// Creates answer from a script; every prediction succeeds at once with one output.
+    struct Fake {
+        creates: Mutex<Vec<(String, Result<(), u16>)>>,
+        script: Mutex<Vec<Result<(), u16>>>,
+    }
+
+    impl Provider for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        async fn create(
+            &self,
+            model: &str,
+            _input: &Value,
+            _log: &mut TryLog,
+        ) -> Result<Prediction, ProviderError> {
+            let r = self.script.lock().unwrap().remove(0);
+            self.creates.lock().unwrap().push((model.into(), r));
+            match r {
+                Ok(()) => Ok(Prediction {
+                    id: "p".into(),
+                    status: Status::Succeeded,
+                    outputs: vec!["http://x/o.mp4".into()],
+                    error: None,
+                    predict_time: Some(2.0),
+                    version: None,
+                }),
+                Err(status) => Err(ProviderError::Http {
+                    op: "create",
+                    what: model.into(),
+                    status,
+                    body: String::new(),
+                }),
+            }
+        }
+        async fn get(&self, _id: &str, _log: &mut TryLog) -> Result<Prediction, ProviderError> {
+            unreachable!("predictions finish at once")
+        }
+        async fn cancel(&self, _id: &str, _log: &mut TryLog) -> Result<(), ProviderError> {
+            Ok(())
+        }
+        async fn download(
+            &self,
+            _url: &str,
+            dest: &Path,
+            _log: &mut TryLog,
+        ) -> Result<u64, ProviderError> {
+            std::fs::write(dest, b"video").unwrap();
+            Ok(5)
+        }
+    }
+
+    fn fake(script: Vec<Result<(), u16>>) -> Fake {
+        Fake {
+            creates: Mutex::default(),
+            script: Mutex::new(script),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_refusing_model_is_left_at_once_and_the_budget_is_checked_first() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("v.mp4");
+        let chain = vec!["a/refuses".to_string(), "b/works".to_string()];
+        let prices: PriceTable = serde_json::from_str(
+            r#"{"models":{"a/refuses":{"unit":"per_run","usd":1.0},"b/works":{"unit":"per_output_second","usd":0.1}}}"#,
+        )
+        .unwrap();
+        let g = GenericInput {
+            prompt: "p".into(),
+            duration: Some(4.0),
+            ..Default::default()
+        };
+        let p = fake(vec![Err(422), Ok(())]);
+        let mut budget = Budget::default();
+        let (tries, r) = generate(
+            &p,
+            &chain,
+            &ModelTable::builtin(),
+            &prices,
+            &g,
+            &dest,
+            AttemptOptions::default(),
+            &mut budget,
+            &CancelFlag::default(),
+            &|_| Some(3.0),
+        )
+        .await;
+        let got = r.unwrap();
+        assert_eq!(got.model, "b/works");
+        assert!(got.fallback_used);
+        assert_eq!(
+            tries.len(),
+            2,
+            "one try on the refusing model despite 2 per model"
+        );
+        assert_eq!(tries[0].status, "error");
+        assert!(
+            (tries[1].cost.usd - 0.3).abs() < 1e-12,
+            "3 measured seconds"
+        );
+        assert!(
+            (tries[1].estimated_cost.usd - 0.4).abs() < 1e-12,
+            "4 requested seconds"
+        );
+        assert!((budget.spent_usd - 0.3).abs() < 1e-12);
+
+        // 0.3 spent, the next estimate is 1.0 (a/refuses per run): over a cap of 1.2
+        budget.max_usd = Some(1.2);
+        let p = fake(vec![Ok(())]);
+        let (tries, r) = generate(
+            &p,
+            &chain,
+            &ModelTable::builtin(),
+            &prices,
+            &g,
+            &dest,
+            AttemptOptions::default(),
+            &mut budget,
+            &CancelFlag::default(),
+            &|_| None,
+        )
+        .await;
+        assert!(matches!(r, Err(AttemptError::Budget { .. })));
+        assert!(tries.is_empty() && p.creates.lock().unwrap().is_empty());
+    }
 
     #[test]
     fn data_uris_are_redacted() {

@@ -28,7 +28,7 @@ pub enum ProviderError {
         status: String,
         reason: String,
     },
-    #[error("prediction {id} still {status} after {seconds:.0} s (timeout)")]
+    #[error("prediction {id} still {status} after {seconds:.1} s (timeout)")]
     Timeout {
         id: String,
         status: String,

@@ -373,7 +373,7 @@ impl Replicate {
                         elapsed_ms,
                         status,
                         error: Some(err.to_string()),
-                        retry_in_ms: more.then(|| wait.as_millis() as u64),
+                        retry_in_ms: more.then_some(wait.as_millis() as u64),
                     });
                     if !more {
                         return Err(err);
@@ -611,7 +611,7 @@ impl Provider for Replicate {
                         elapsed_ms,
                         status,
                         error: Some(err.to_string()),
-                        retry_in_ms: more.then(|| wait.as_millis() as u64),
+                        retry_in_ms: more.then_some(wait.as_millis() as u64),
                     });
                     if !more {
                         let _ = std::fs::remove_file(&part);

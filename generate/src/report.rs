@@ -72,13 +72,13 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;background:#fafafa}
 h1{font-size:1.4em} h2{font-size:1.15em;margin-top:2em}
 .summary{background:#fff;border:1px solid #ddd;padding:.8em 1em;border-radius:6px}
 .grid{display:flex;flex-wrap:wrap;gap:1em}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em;width:330px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em;width:380px}
 .card.best{border:2px solid #2a7;box-shadow:0 0 0 3px #cfe}
 .card img{width:100%;border-radius:4px;background:#000}
 .badge{display:inline-block;background:#2a7;color:#fff;border-radius:3px;padding:0 .4em;font-size:.85em}
 .rank{font-weight:bold;font-size:1.1em}
 .dim{display:flex;align-items:center;gap:.4em;font-size:.8em;margin:.15em 0}
-.dim .name{width:11em} .dim .val{width:4em;text-align:right}
+.dim .name{width:13.5em} .dim .val{width:4em;text-align:right}
 .bar{flex:1;height:.6em;background:#eee;border-radius:3px;overflow:hidden}
 .bar span{display:block;height:100%;background:#48c}
 .prompt{white-space:pre-wrap;font-size:.85em;background:#f4f4f4;padding:.4em;border-radius:4px}

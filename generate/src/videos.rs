@@ -541,6 +541,19 @@ impl<P: Provider> Ctx<'_, P> {
             self.trace.timings.generation_seconds += entry.generation_seconds;
             entry.cost_usd = tries.iter().map(|t| t.cost.usd).sum();
             for t in &tries {
+                for h in t.http.tries.iter().filter(|h| h.error.is_some()) {
+                    self.ui.step(&format!(
+                        "  {} {}: {}{}",
+                        h.op,
+                        h.status
+                            .map(|s| format!("HTTP {s}"))
+                            .unwrap_or_else(|| "-".into()),
+                        h.error.as_deref().unwrap_or(""),
+                        h.retry_in_ms
+                            .map(|ms| format!(" (retrying in {ms} ms)"))
+                            .unwrap_or_default()
+                    ));
+                }
                 if t.fallback {
                     self.ui
                         .step(&format!("  fallback to {}: {}", t.model, t.status));
@@ -607,6 +620,7 @@ impl<P: Provider> Ctx<'_, P> {
                     match &e {
                         AttemptError::Budget { .. } => self.stop = Some("stopped_max_cost".into()),
                         AttemptError::Interrupted => self.stop = Some("interrupted".into()),
+                        AttemptError::Unauthorized { .. } => self.stop = Some("failed".into()),
                         _ => {}
                     }
                     let stage = match &e {
@@ -614,6 +628,7 @@ impl<P: Provider> Ctx<'_, P> {
                         AttemptError::Budget { .. } => "max_cost",
                         AttemptError::Interrupted => "interrupted",
                         AttemptError::AllFailed { .. } => "generation",
+                        AttemptError::Unauthorized { .. } => "authorization",
                     };
                     self.trace
                         .failures
@@ -778,7 +793,8 @@ impl<P: Provider> Ctx<'_, P> {
 }
 
 /// Runs everything; the trace and the report are on disk whatever happens after the run
-/// folder exists.
+/// folder exists. Scoring runs on the calling worker through `tokio::task::block_in_place`, so
+/// call this from a multi-threaded tokio runtime.
 pub async fn run<P: Provider>(
     provider: &P,
     scorer: Option<&Scorer>,
@@ -791,9 +807,27 @@ pub async fn run<P: Provider>(
     if opts.attempts == 0 {
         return Err(RunError::Input("--num-attempts must be at least 1".into()));
     }
+    // every image is read before the run folder exists, so that a bad input leaves nothing
+    let hero_input = match &opts.mode {
+        Mode::ImageToVideo { hero_frame, .. } => Some(hero_frame.to_input()?),
+        _ => None,
+    };
+    let mut clip_images = Vec::new();
+    if let Mode::Storyboard { storyboard, .. } = &opts.mode {
+        for clip in &storyboard.clips {
+            clip_images.push((
+                ImageRef::File(clip.start_frame_path.clone()).to_input()?,
+                ImageRef::File(clip.end_frame_path.clone()).to_input()?,
+            ));
+        }
+    }
     let trace_dir = vbench_prompt::trace::TraceDir::create_timestamped(&opts.output_dir)
         .map_err(|e| RunError::Input(e.to_string()))?;
-    let run_dir = trace_dir.path().to_path_buf();
+    // absolute, so that the paths printed for manual viewing work from anywhere
+    let run_dir = trace_dir
+        .path()
+        .canonicalize()
+        .unwrap_or_else(|_| trace_dir.path().to_path_buf());
     let (prompts, hero, storyboard) = match &opts.mode {
         Mode::TextToVideo { prompt } => (json!({"original": prompt}), None, None),
         Mode::ImageToVideo {
@@ -916,13 +950,11 @@ pub async fn run<P: Provider>(
             ..
         } => {
             let mut r = Ok(());
-            for clip in &storyboard.clips {
+            for (clip, (image, end_image)) in storyboard.clips.iter().zip(clip_images) {
                 if cx.stop.is_some() {
                     break;
                 }
                 let prompt = clip_prompt(clip, enhanced);
-                let image = ImageRef::File(clip.start_frame_path.clone()).to_input()?;
-                let end_image = ImageRef::File(clip.end_frame_path.clone()).to_input()?;
                 cx.trace.groups.push(Group {
                     name: clip.folder.clone(),
                     folder: clip.folder.clone(),
@@ -965,13 +997,9 @@ pub async fn run<P: Provider>(
         }
         Mode::TextToVideo { prompt } | Mode::ImageToVideo { prompt, .. } => {
             let (mut prompt, image) = match &opts.mode {
-                Mode::ImageToVideo {
-                    hero_frame,
-                    motion_prompt,
-                    ..
-                } => (
+                Mode::ImageToVideo { motion_prompt, .. } => (
                     motion_prompt.clone().unwrap_or_else(|| prompt.clone()),
-                    Some(hero_frame.to_input()?),
+                    hero_input.clone(),
                 ),
                 _ => (prompt.clone(), None),
             };
