@@ -16,3 +16,4 @@ pub mod raft;
 pub mod umt;
 pub mod swin;
 pub mod tag2text;
+pub mod pickscore;

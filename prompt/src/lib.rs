@@ -20,7 +20,9 @@ pub mod pricing;
 pub mod report;
 pub mod rubric;
 pub mod storyboard;
+pub mod storyboard_create;
 pub mod trace;
+pub mod vqa;
 
 pub use enhance::{run, LoopOptions, Progress, RunFailure, RunOptions, RunOutcome, Tool};
 pub use error::{InputError, LlmError, PromptError};

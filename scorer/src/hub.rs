@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, amt, clip, dino_vit, musiq, raft};
+use vbench_models::{aesthetic, amt, clip, dino_vit, musiq, pickscore, raft};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -35,6 +35,13 @@ pub struct AestheticNets {
     pub head: aesthetic::Model,
 }
 
+/// PickScore's CLIP-H/14 with its processor (tokenizer and image preprocessing).
+pub struct PickScoreNets {
+    pub model: pickscore::Model,
+    pub tokenizer: ClipTokenizer,
+    pub processor: crate::image_scores::ImageProcessorConfig,
+}
+
 #[derive(Default)]
 struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
@@ -45,6 +52,7 @@ struct Loaded {
     raft: Option<Arc<raft::Model>>,
     umt: Option<Arc<crate::dimensions::human_action::UmtNet>>,
     tag2text: Option<Arc<crate::dimensions::scene::Tag2TextNets>>,
+    pickscore: Option<Arc<PickScoreNets>>,
 }
 
 pub struct ModelHub {
@@ -337,6 +345,30 @@ impl ModelHub {
                 Ok(crate::dimensions::scene::Tag2TextNets {
                     model: vbench_models::tag2text::Tag2Text::new(&cfg, vb)?,
                     tokenizer,
+                })
+            },
+        )
+    }
+
+    /// PickScore (`pickscore-v1`, fp32 in the run's dtype) and its processor files
+    /// (`clip-vit-h14-laion2b-processor`).
+    pub fn pickscore(&self) -> Result<Arc<PickScoreNets>, ScoreError> {
+        self.cached(
+            |l| &mut l.pickscore,
+            || {
+                let id = "pickscore-v1";
+                let cfg = clip::Config::from_json_str_unvalidated(
+                    &std::fs::read_to_string(self.file(id, "config.json")?)
+                        .map_err(|e| ScoreError::io("pickscore config.json", e))?,
+                )?;
+                let vb = self.vb(&self.file(id, "model.safetensors")?, id, self.runtime.dtype)?;
+                let proc_id = "clip-vit-h14-laion2b-processor";
+                Ok(PickScoreNets {
+                    model: pickscore::Model::new(&cfg, vb)?,
+                    tokenizer: ClipTokenizer::from_file(&self.file(proc_id, "tokenizer.json")?)?,
+                    processor: crate::image_scores::ImageProcessorConfig::from_file(
+                        &self.file(proc_id, "preprocessor_config.json")?,
+                    )?,
                 })
             },
         )

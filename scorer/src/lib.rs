@@ -7,6 +7,7 @@ pub mod error;
 pub mod evaluate;
 pub mod hub;
 pub mod prompt_info;
+pub mod image_scores;
 pub mod prompts;
 pub mod pyjson;
 pub mod runtime;
