@@ -5,12 +5,14 @@
 //! them and writes metadata, the generation trace and an HTML report ([`report`]).
 pub mod attempt;
 pub mod error;
+pub mod images;
 pub mod models;
 pub mod prices;
 pub mod provider;
 pub mod replicate;
 pub mod report;
 pub mod scoring;
+pub mod storyboard;
 pub mod videos;
 
 pub use error::ProviderError;

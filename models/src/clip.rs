@@ -145,6 +145,14 @@ impl Config {
     /// `text_config_dict` / `vision_config_dict` (older configs) overrides the matching keys of
     /// `text_config` / `vision_config`. The result is validated ([`Config::validate`]).
     pub fn from_json_str(json: &str) -> Result<Self> {
+        let cfg = Self::from_json_str_unvalidated(json)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// [`Config::from_json_str`] without the candle-tower checks, for towers that compute other
+    /// activations (`pickscore`'s exact GELU).
+    pub fn from_json_str_unvalidated(json: &str) -> Result<Self> {
         let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
             candle_core::Error::msg(format!("CLIP config.json is not valid JSON: {e}"))
         })?;
@@ -172,10 +180,8 @@ impl Config {
                 }
             }
         }
-        let cfg: Config = serde_json::from_value(v)
-            .map_err(|e| candle_core::Error::msg(format!("CLIP config.json: {e}")))?;
-        cfg.validate()?;
-        Ok(cfg)
+        serde_json::from_value(v)
+            .map_err(|e| candle_core::Error::msg(format!("CLIP config.json: {e}")))
     }
 
     /// Reads and parses an HF `config.json` file.

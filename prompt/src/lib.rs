@@ -20,6 +20,7 @@ pub mod pricing;
 pub mod report;
 pub mod rubric;
 pub mod storyboard;
+pub mod storyboard_create;
 pub mod trace;
 
 pub use enhance::{run, LoopOptions, Progress, RunFailure, RunOptions, RunOutcome, Tool};

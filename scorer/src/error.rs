@@ -23,6 +23,8 @@ pub enum ScoreError {
     },
     #[error("device: {0}")]
     Device(String),
+    #[error("image {path}: {reason}")]
+    Image { path: PathBuf, reason: String },
 }
 
 impl ScoreError {

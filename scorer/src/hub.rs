@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, clip, dino_vit};
+use vbench_models::{aesthetic, clip, dino_vit, pickscore};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -35,11 +35,19 @@ pub struct AestheticNets {
     pub head: aesthetic::Model,
 }
 
+/// PickScore's CLIP-H/14 with its processor (tokenizer and image preprocessing).
+pub struct PickScoreNets {
+    pub model: pickscore::Model,
+    pub tokenizer: ClipTokenizer,
+    pub processor: crate::image_scores::ImageProcessorConfig,
+}
+
 #[derive(Default)]
 struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
     clip_b32: Option<Arc<ClipWithText>>,
     aesthetic: Option<Arc<AestheticNets>>,
+    pickscore: Option<Arc<PickScoreNets>>,
 }
 
 pub struct ModelHub {
@@ -201,6 +209,32 @@ impl ModelHub {
                 Ok(AestheticNets {
                     clip: clip::Model::new_vision(&cfg, vb)?,
                     head: aesthetic::Model::new(cfg.projection_dim, head_vb)?,
+                })
+            },
+        )
+    }
+}
+
+impl ModelHub {
+    /// PickScore (`pickscore-v1`, fp32 in the run's dtype) and its processor files
+    /// (`clip-vit-h14-laion2b-processor`).
+    pub fn pickscore(&self) -> Result<Arc<PickScoreNets>, ScoreError> {
+        self.cached(
+            |l| &mut l.pickscore,
+            || {
+                let id = "pickscore-v1";
+                let cfg = clip::Config::from_json_str_unvalidated(
+                    &std::fs::read_to_string(self.file(id, "config.json")?)
+                        .map_err(|e| ScoreError::io("pickscore config.json", e))?,
+                )?;
+                let vb = self.vb(&self.file(id, "model.safetensors")?, id, self.runtime.dtype)?;
+                let proc_id = "clip-vit-h14-laion2b-processor";
+                Ok(PickScoreNets {
+                    model: pickscore::Model::new(&cfg, vb)?,
+                    tokenizer: ClipTokenizer::from_file(&self.file(proc_id, "tokenizer.json")?)?,
+                    processor: crate::image_scores::ImageProcessorConfig::from_file(
+                        &self.file(proc_id, "preprocessor_config.json")?,
+                    )?,
                 })
             },
         )

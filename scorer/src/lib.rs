@@ -5,6 +5,7 @@ pub mod dimensions;
 pub mod error;
 pub mod evaluate;
 pub mod hub;
+pub mod image_scores;
 pub mod prompts;
 pub mod pyjson;
 pub mod runtime;

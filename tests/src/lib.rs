@@ -53,3 +53,4 @@ pub fn fixture_weights_dir(dst: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+pub mod images;

@@ -1,0 +1,266 @@
+//! `generate-images <prompt_file>`: N image variations on a hosted image model (Replicate),
+//! scored in process (PickScore, CLIP similarity, LAION aesthetic; VQAScore not configured in
+//! this build), ranked so that `image_001.png` is the best (epic 9, Story 8.2 pattern). The logic
+//! is in `vbench_generate::images`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use vbench_cli::args::WeightsArgs;
+use vbench_generate::attempt::AttemptOptions;
+use vbench_generate::images::{self, NoVqa, Options, DEFAULT_MODEL};
+use vbench_generate::models::ModelTable;
+use vbench_generate::prices::PriceTable;
+use vbench_generate::provider::WaitOptions;
+use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
+use vbench_generate::videos::Ui;
+use vbench_prompt::input::{read_prompt, PromptSource};
+use vbench_scorer::image_scores::{ImageScorer, METRICS};
+use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "generate-images",
+    version,
+    about = "Generate image variations on Replicate, score them (PickScore, CLIP, aesthetic), rank them",
+    after_help = "The Replicate token is read from REPLICATE_API_TOKEN (environment, then ./.env) and is never written anywhere.\n\
+Default fallback chain (data/models.json \"image\"): black-forest-labs/flux-schnell, stability-ai/sdxl.\n\
+Ranking: the mean of each image's rank under every metric scored for all images (see generation_trace.json scoring.ranking_rule).\n\
+Exit status: 0 all variations generated and scored, 3 some failed, 4 stopped by --max-cost, 1 nothing generated, 2 bad options or input, 130 interrupted."
+)]
+struct Args {
+    /// Prompt file ("-" = stdin).
+    #[arg(value_name = "PROMPT_FILE")]
+    prompt_file: String,
+    /// Image variations (default 8).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    num_variations: u32,
+    #[arg(long, value_name = "S")]
+    negative_prompt: Option<String>,
+    #[arg(long, default_value = "output/image_generations", value_name = "DIR")]
+    output_dir: PathBuf,
+    /// Replicate image model: owner/name or owner/name:version.
+    #[arg(long, default_value = DEFAULT_MODEL, value_name = "M")]
+    model: String,
+    /// Comma-separated fallback models ("none" = no fallback). Default: data/models.json "image".
+    #[arg(long, value_name = "M1,M2")]
+    fallback_models: Option<String>,
+    /// e.g. 16:9 (models without the input ignore it; the trace says so).
+    #[arg(long)]
+    aspect_ratio: Option<String>,
+    /// Seed of variation 1; variation i uses seed + i - 1.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Do not score; images keep generation order.
+    #[arg(long)]
+    skip_scoring: bool,
+    /// auto, cpu, cuda or metal.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    #[command(flatten)]
+    weights: WeightsArgs,
+    /// Stop before a prediction whose estimated cost would bring the total above this (USD).
+    #[arg(long, value_name = "USD")]
+    max_cost: Option<f64>,
+    /// Price file extending/replacing the built-in table.
+    #[arg(long, value_name = "PATH")]
+    prices: Option<PathBuf>,
+    /// API base URL (default https://api.replicate.com; also REPLICATE_API_BASE).
+    #[arg(long, value_name = "URL")]
+    api_base: Option<String>,
+    #[arg(long, default_value_t = 300.0)]
+    prediction_timeout: f64,
+    #[arg(long, default_value_t = 1.0)]
+    poll_interval: f64,
+    #[arg(long, default_value_t = 2)]
+    tries_per_model: u32,
+    #[arg(long, default_value_t = 5)]
+    max_retries: u32,
+    #[arg(long, default_value_t = 1000)]
+    retry_base_ms: u64,
+    #[arg(long, default_value_t = 60)]
+    prefer_wait: u32,
+    #[arg(long, default_value_t = 3)]
+    download_retries: u32,
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+struct ConsoleUi {
+    verbose: bool,
+}
+
+impl Ui for ConsoleUi {
+    fn notice(&self, msg: &str) {
+        eprintln!("{msg}");
+    }
+    fn step(&self, msg: &str) {
+        if self.verbose {
+            eprintln!("{msg}");
+        }
+    }
+    fn print(&self, msg: &str) {
+        println!("{msg}");
+    }
+    fn ask(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn secs(x: f64, what: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(x.is_finite() && x > 0.0, "{what} must be > 0 seconds");
+    Ok(Duration::from_secs_f64(x))
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let ui = ConsoleUi {
+        verbose: args.verbose,
+    };
+    let cwd = std::env::current_dir().context("no working directory")?;
+    let prompt =
+        read_prompt(&PromptSource::from_arg(&args.prompt_file)).context("reading the prompt")?;
+    anyhow::ensure!(
+        args.num_variations >= 1,
+        "--num-variations must be at least 1"
+    );
+    if let Some(m) = args.max_cost {
+        anyhow::ensure!(m.is_finite() && m >= 0.0, "--max-cost must be >= 0");
+    }
+    replicate::split_model(&args.model)?;
+    let table = ModelTable::builtin();
+    let fallback_models: Vec<String> = match args.fallback_models.as_deref() {
+        None => table.fallbacks("image"),
+        Some(s) if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect(),
+    };
+    for m in &fallback_models {
+        replicate::split_model(m)?;
+    }
+    let prices = match &args.prices {
+        Some(p) => PriceTable::with_overrides(p)?,
+        None => PriceTable::builtin(),
+    };
+    let token = Token::from_env(&cwd)
+        .context("no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env")?;
+    let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
+    let mut cfg = ReplicateConfig::new(api_base.clone(), token);
+    cfg.max_retries = args.max_retries;
+    cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
+    cfg.prefer_wait = (args.prefer_wait > 0).then_some(args.prefer_wait);
+    cfg.download_retries = args.download_retries;
+    cfg.show_progress = std::io::stderr().is_terminal();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let provider = Replicate::new(cfg, cancel.clone())?;
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupted: cancelling the running prediction and writing the trace");
+                cancel.store(true, Ordering::SeqCst);
+            }
+        });
+    }
+    let (scorer, skipped) = if args.skip_scoring {
+        (None, Vec::new())
+    } else {
+        let runtime = Runtime::new(args.device, 1)?;
+        let hub = ModelHub::new(args.weights.resolver()?, runtime);
+        let s = ImageScorer::load(&hub, &METRICS)?;
+        let skipped = s.skipped.clone();
+        eprintln!(
+            "scoring with: {}",
+            if s.available().is_empty() {
+                "no network metric".to_string()
+            } else {
+                s.available().join(", ")
+            }
+        );
+        (Some(s), skipped)
+    };
+    let settings = serde_json::json!({
+        "num_variations": args.num_variations,
+        "aspect_ratio": args.aspect_ratio,
+        "seed": args.seed,
+        "skip_scoring": args.skip_scoring,
+        "device": format!("{:?}", args.device).to_lowercase(),
+        "max_cost": args.max_cost,
+        "prices_file": args.prices.as_ref().map(|p| p.display().to_string()),
+        "tries_per_model": args.tries_per_model,
+        "max_retries": args.max_retries,
+    });
+    let opts = Options {
+        prompt,
+        prompt_file: (args.prompt_file != "-").then(|| PathBuf::from(&args.prompt_file)),
+        variations: args.num_variations,
+        negative_prompt: args.negative_prompt.clone(),
+        output_dir: args.output_dir.clone(),
+        model: args.model.clone(),
+        fallback_models,
+        aspect_ratio: args.aspect_ratio.clone(),
+        seed: args.seed,
+        max_cost: args.max_cost,
+        attempt: AttemptOptions {
+            wait: WaitOptions {
+                timeout: secs(args.prediction_timeout, "--prediction-timeout")?,
+                poll_first: secs(args.poll_interval, "--poll-interval")?,
+                poll_max: Duration::from_secs(10),
+            },
+            tries_per_model: args.tries_per_model.max(1),
+        },
+        provider_name: "replicate".into(),
+        api_base,
+        settings,
+    };
+    let out = images::run(
+        &provider,
+        scorer.as_ref(),
+        &skipped,
+        None::<&NoVqa>,
+        &opts,
+        &prices,
+        &table,
+        &cancel,
+        &ui,
+    )
+    .await?;
+    println!("run folder: {}", out.run_dir.display());
+    Ok(match out.trace.status.as_str() {
+        "completed" => ExitCode::SUCCESS,
+        "partial" => ExitCode::from(3),
+        "stopped_max_cost" => ExitCode::from(4),
+        "interrupted" => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
