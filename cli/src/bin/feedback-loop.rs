@@ -242,12 +242,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         None => {
-            let f = args
-                .prompt_file
-                .as_deref()
-                .context("no input: give a starting prompt file (\"-\" = stdin) or --resume PATH")?;
-            let prompt =
-                read_prompt(&PromptSource::from_arg(f)).context("reading the prompt")?;
+            let f = args.prompt_file.as_deref().context(
+                "no input: give a starting prompt file (\"-\" = stdin) or --resume PATH",
+            )?;
+            let prompt = read_prompt(&PromptSource::from_arg(f)).context("reading the prompt")?;
             let workflow: Workflow = args.workflow.parse().map_err(anyhow::Error::msg)?;
             anyhow::ensure!(
                 (0.0..=100.0).contains(&args.threshold),

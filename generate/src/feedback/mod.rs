@@ -39,8 +39,8 @@ use crate::prices::PriceTable;
 use crate::provider::{is_cancelled, CancelFlag, Provider};
 use crate::scoring::Scorer;
 use crate::videos::{self, fold_feedback, GenerationProgress, Hooks, ImageRef, Mode, Ui};
-pub use state::{Checkpoint, LoopError, Plan, Stage, StageRecord, Workflow};
 use state::{now, FeedbackRecord, SUMMARY_FILE};
+pub use state::{Checkpoint, LoopError, Plan, Stage, StageRecord, Workflow};
 
 /// Most tries of one stage in `--interactive` mode.
 pub const MAX_STAGE_TRIES: u32 = 10;
@@ -68,7 +68,10 @@ pub enum Start {
         interactive: bool,
     },
     /// A `checkpoint.json`, or the loop folder holding one.
-    Resume { checkpoint: PathBuf, interactive: bool },
+    Resume {
+        checkpoint: PathBuf,
+        interactive: bool,
+    },
 }
 
 pub struct Outcome {
@@ -405,7 +408,10 @@ impl<P: Provider> Loop<'_, P> {
                 "best_image": best_entry.map(|v| &v.scores),
                 "combined_rank": best_entry.and_then(|v| v.combined_rank),
             }),
-            files: vec![format!("{folder}/{best}"), format!("{folder}/{}", images::TRACE_FILE)],
+            files: vec![
+                format!("{folder}/{best}"),
+                format!("{folder}/{}", images::TRACE_FILE),
+            ],
             cost_usd: cost,
             error: None,
         }
@@ -463,7 +469,10 @@ impl<P: Provider> Loop<'_, P> {
             return StageResult::interrupted(cost);
         }
         if !out.complete {
-            return StageResult::failed("some storyboard frames could not be generated (see storyboard_trace.json)", cost);
+            return StageResult::failed(
+                "some storyboard frames could not be generated (see storyboard_trace.json)",
+                cost,
+            );
         }
         let meta = rel_to(&self.dir, &folder.join(crate::storyboard::METADATA_FILE));
         StageResult {
@@ -611,7 +620,9 @@ impl<P: Provider> Loop<'_, P> {
                 "generation_status": t.status,
                 "report": format!("{folder}/{}", crate::report::REPORT_FILE),
             }),
-            scores: best_scores.map(|b| json!({"best_video": b})).unwrap_or(Value::Null),
+            scores: best_scores
+                .map(|b| json!({"best_video": b}))
+                .unwrap_or(Value::Null),
             files,
             cost_usd: cost,
             error: None,
@@ -702,7 +713,9 @@ impl<P: Provider> Loop<'_, P> {
             self.save()?;
             if res.status != "completed" {
                 if let Some(e) = &res.error {
-                    self.env.ui.notice(&format!("stage {} {}: {e}", s.number(), res.status));
+                    self.env
+                        .ui
+                        .notice(&format!("stage {} {}: {e}", s.number(), res.status));
                 }
                 return Ok(res.status);
             }
@@ -799,8 +812,11 @@ pub async fn run<P: Provider>(env: &Env<'_, P>, start: Start) -> Result<Outcome,
         } => {
             plan.check()?;
             let dir = crate::videos::hook_run_dir(None, &output_dir)?;
-            std::fs::write(dir.join("00_start_prompt.txt"), format!("{}\n", plan.prompt.trim_end()))
-                .map_err(|e| werr(&dir, e))?;
+            std::fs::write(
+                dir.join("00_start_prompt.txt"),
+                format!("{}\n", plan.prompt.trim_end()),
+            )
+            .map_err(|e| werr(&dir, e))?;
             (Checkpoint::new(plan, &dir, interactive), dir, interactive)
         }
         Start::Resume {
@@ -827,8 +843,11 @@ pub async fn run<P: Provider>(env: &Env<'_, P>, start: Start) -> Result<Outcome,
     let mut status = "completed".to_string();
     for s in stages {
         if lp.record(s).status == "completed" {
-            env.ui
-                .step(&format!("stage {} {}: already completed", s.number(), s.name()));
+            env.ui.step(&format!(
+                "stage {} {}: already completed",
+                s.number(),
+                s.name()
+            ));
             continue;
         }
         let st = lp.drive(s).await?;

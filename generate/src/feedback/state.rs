@@ -354,7 +354,13 @@ impl Checkpoint {
             .map_err(|e| refuse(format!("the checkpoint is damaged: {e}")))?;
         let dir = file
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let dir = dir.canonicalize().unwrap_or(dir);
