@@ -671,3 +671,72 @@ fn bad_checkpoints_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a feedback-loop checkpoint"));
 }
+
+#[test]
+fn ctrl_c_leaves_a_resumable_checkpoint_and_prints_the_resume_command() {
+    let st = setup();
+    st.api.script(
+        VIDEO_MODEL,
+        [
+            Script::Succeed {
+                url: st.clip_urls[0].clone(),
+                predict_time: 5.0,
+                polls: 0,
+            },
+            Script::Stuck,
+            Script::Succeed {
+                url: st.clip_urls[1].clone(),
+                predict_time: 5.0,
+                polls: 0,
+            },
+        ],
+    );
+    let args = [
+        "prompt.txt",
+        "--workflow",
+        "video-only",
+        "--num-video-attempts",
+        "2",
+        "--llm",
+        "offline",
+        "--prediction-timeout",
+        "300",
+    ];
+    let child = st.cmd(&args).stdin(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while st.creates(VIDEO_MODEL) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no second attempt");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let st_kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st_kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let dir = st.loop_dir();
+    let cp_path = dir.join("checkpoint.json");
+    assert!(
+        err.contains(&format!("feedback-loop --resume {}", cp_path.display())),
+        "{err}"
+    );
+    let cp = json(&cp_path);
+    assert_eq!(cp["status"], "interrupted");
+    assert_eq!(cp["stages"][1]["status"], "interrupted");
+    assert_eq!(
+        json(&dir.join("workflow_summary.json"))["status"],
+        "interrupted"
+    );
+    let o = st.run(
+        &["--resume", cp_path.to_str().unwrap(), "--llm", "offline"],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // attempt 1 reused, attempt 2 made again (it never finished)
+    assert_eq!(st.creates(VIDEO_MODEL), 3);
+    check_costs(&dir);
+}

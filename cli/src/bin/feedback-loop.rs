@@ -286,7 +286,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             plan.check()?;
             Start::New {
-                plan,
+                plan: Box::new(plan),
                 output_dir: args.output_dir.clone(),
                 interactive,
             }

@@ -63,7 +63,7 @@ pub struct Env<'a, P: Provider> {
 
 pub enum Start {
     New {
-        plan: Plan,
+        plan: Box<Plan>,
         output_dir: PathBuf,
         interactive: bool,
     },
@@ -817,7 +817,7 @@ pub async fn run<P: Provider>(env: &Env<'_, P>, start: Start) -> Result<Outcome,
                 format!("{}\n", plan.prompt.trim_end()),
             )
             .map_err(|e| werr(&dir, e))?;
-            (Checkpoint::new(plan, &dir, interactive), dir, interactive)
+            (Checkpoint::new(*plan, &dir, interactive), dir, interactive)
         }
         Start::Resume {
             checkpoint,
