@@ -200,3 +200,96 @@ fn missing_pickscore_weights_are_listed_as_skipped() {
         "black-forest-labs/flux-schnell"
     );
 }
+
+mod enhance_support;
+
+#[test]
+fn vqascore_through_a_loopback_vision_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("weights");
+    image_weights_dir(
+        &weights,
+        ImageWeights {
+            pickscore: false,
+            aesthetic: false,
+            clip: true,
+        },
+    )
+    .unwrap();
+    let llm = enhance_support::MockLlm::start();
+    llm.push(
+        "vqa",
+        [
+            enhance_support::Reply::Chat("Yes".into()),
+            enhance_support::Reply::Chat("No".into()),
+        ],
+    );
+    let server = start(vec![png(64, 64, 1), png(64, 64, 2)], vec![]);
+    let out = Command::new(bin("generate-images"))
+        .current_dir(tmp.path())
+        .env("REPLICATE_API_TOKEN", TOKEN)
+        .env("OPENAI_API_KEY", enhance_support::KEY)
+        .env_remove("OPENAI_BASE_URL")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HUB_CACHE", tmp.path().join("no-hf"))
+        .arg("-")
+        .args([
+            "--api-base",
+            &server.base,
+            "--device",
+            "cpu",
+            "--output-dir",
+            "out",
+        ])
+        .arg("--weights-dir")
+        .arg(&weights)
+        .args(["--num-variations", "2", "--vqa-model", "gpt-4o-mini"])
+        .args(["--llm-base-url", &llm.base_url, "--retry-base-ms", "10"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"a blue bird on a branch\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rd = run_dir(&tmp.path().join("out"));
+    let trace = json(&rd.join("generation_trace.json"));
+    assert_eq!(
+        trace["scoring"]["metrics"],
+        serde_json::json!(["clip_similarity", "vqascore"])
+    );
+    let vqa: Vec<f64> = trace["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["scores"]["vqascore"].as_f64().unwrap())
+        .collect();
+    assert_eq!(vqa, vec![1.0, 0.0]);
+    assert_eq!(trace["images"][0]["vqa_method"], "answer");
+    let reqs = llm.requests_for("vqa");
+    assert_eq!(reqs.len(), 2);
+    let body = &reqs[0].body;
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(body["logprobs"], true);
+    let url = body["messages"][1]["content"][1]["image_url"]["url"]
+        .as_str()
+        .unwrap();
+    assert!(url.starts_with("data:image/png;base64,"));
+    assert!(body["messages"][1]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Does this figure show \"a blue bird on a branch\"?"));
+    // the key is never written
+    for f in walk(&rd) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        assert!(!text.contains(enhance_support::KEY), "{}", f.display());
+    }
+}

@@ -62,6 +62,24 @@ impl Vqa for NoVqa {
     }
 }
 
+/// VQAScore on an OpenAI-compatible vision model ([`vbench_prompt::vqa`]).
+pub struct HttpVqa {
+    pub llm: vbench_prompt::llm::HttpLlm,
+    pub model: String,
+}
+
+impl Vqa for HttpVqa {
+    fn model(&self) -> String {
+        self.model.clone()
+    }
+    async fn score(&self, prompt: &str, png: &[u8]) -> Result<(f64, String), String> {
+        vbench_prompt::vqa::score(&self.llm, &self.model, prompt, png)
+            .await
+            .map(|(v, m)| (v, m.to_string()))
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub prompt: String,
@@ -102,6 +120,8 @@ pub struct ImageEntry {
     pub seed: Option<u64>,
     pub scores: BTreeMap<String, f64>,
     pub score_errors: BTreeMap<String, String>,
+    /// How the VQAScore was read (`logprobs` or `answer`), when computed.
+    pub vqa_method: Option<String>,
     pub combined_rank: Option<f64>,
     pub cost_usd: f64,
     pub system_selected_best: bool,
@@ -311,8 +331,9 @@ impl<V: Vqa> Ctx<'_, V> {
         if let Some(vqa) = self.vqa {
             match std::fs::read(&path) {
                 Ok(png) => match vqa.score(&self.opts.prompt, &png).await {
-                    Ok((v, _)) => {
+                    Ok((v, method)) => {
                         entry.scores.insert("vqascore".into(), v);
+                        entry.vqa_method = Some(method);
                     }
                     Err(e) => {
                         entry.score_errors.insert("vqascore".into(), e);
@@ -343,6 +364,7 @@ impl<V: Vqa> Ctx<'_, V> {
             "scoring": {
                 "ranking_rule": RANKING_RULE,
                 "errors": v.score_errors,
+                "vqa_method": v.vqa_method,
                 "skipped_metrics": self.trace.scoring.get("skipped_metrics"),
                 "seconds": v.scoring_seconds,
             },
@@ -625,6 +647,7 @@ pub async fn run_with<P: Provider, V: Vqa>(
             seed,
             scores: BTreeMap::new(),
             score_errors: BTreeMap::new(),
+            vqa_method: None,
             combined_rank: None,
             cost_usd: 0.0,
             system_selected_best: false,

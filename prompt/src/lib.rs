@@ -22,6 +22,7 @@ pub mod rubric;
 pub mod storyboard;
 pub mod storyboard_create;
 pub mod trace;
+pub mod vqa;
 
 pub use enhance::{run, LoopOptions, Progress, RunFailure, RunOptions, RunOutcome, Tool};
 pub use error::{InputError, LlmError, PromptError};

@@ -280,7 +280,68 @@ impl HttpLlm {
         }
     }
 
+    /// Sends a caller-built chat-completions body (e.g. with image parts or `logprobs`) with
+    /// the same retry policy as [`HttpLlm::chat`]; returns the reply as JSON and the number of
+    /// attempts.
+    pub async fn post_json(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<(serde_json::Value, u32), LlmError> {
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let res = match self.send(body).await {
+                Ok(text) => serde_json::from_str(&text).map_err(|e| AttemptError {
+                    retry: false,
+                    retry_after: None,
+                    status: None,
+                    message: self.scrub(&format!("reply is not JSON ({e})")),
+                }),
+                Err(e) => Err(e),
+            };
+            match res {
+                Ok(v) => return Ok((v, attempts)),
+                Err(e) if !e.retry => {
+                    return Err(match e.status {
+                        Some(status) => LlmError::Rejected {
+                            endpoint: self.endpoint.clone(),
+                            status,
+                            body: e.message,
+                        },
+                        None => LlmError::BadResponse {
+                            endpoint: self.endpoint.clone(),
+                            reason: e.message,
+                        },
+                    })
+                }
+                Err(e) if attempts > self.cfg.max_retries => {
+                    return Err(LlmError::Exhausted {
+                        endpoint: self.endpoint.clone(),
+                        attempts,
+                        last: e.message,
+                    })
+                }
+                Err(e) => {
+                    let wait =
+                        backoff_delay(&self.cfg, attempts - 1, e.retry_after, fastrand::f64());
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
     async fn attempt(&self, body: &serde_json::Value) -> Result<(String, Usage), AttemptError> {
+        let text = self.send(body).await?;
+        parse_reply(&text).map_err(|reason| AttemptError {
+            retry: false,
+            retry_after: None,
+            status: None,
+            message: self.scrub(&reason),
+        })
+    }
+
+    /// One POST; the body text of a 2xx reply.
+    async fn send(&self, body: &serde_json::Value) -> Result<String, AttemptError> {
         let mut rb = self.client.post(&self.endpoint).json(body);
         if let Some(k) = &self.cfg.api_key {
             rb = rb.bearer_auth(k.expose());
@@ -303,12 +364,7 @@ impl HttpLlm {
                 message: format!("HTTP {code}: {}", self.scrub(text.trim())),
             });
         }
-        parse_reply(&text).map_err(|reason| AttemptError {
-            retry: false,
-            retry_after: None,
-            status: None,
-            message: self.scrub(&reason),
-        })
+        Ok(text)
     }
 
     fn transport_error(&self, e: reqwest::Error) -> AttemptError {

@@ -167,3 +167,36 @@ fn missing_pickscore_weights_are_skipped_with_the_fetch_hint() {
         scorer.skipped[0].reason
     );
 }
+
+/// Real PickScore architecture (ViT-H/14) with fixed-seed random weights:
+/// `make_fixtures_images.py --full-size DIR`, then
+/// `VBENCH_IMAGES_FULLSIZE=DIR cargo test -p vbench-tests --test parity_images -- --ignored --nocapture`.
+#[test]
+#[ignore = "needs VBENCH_IMAGES_FULLSIZE (make_fixtures_images.py --full-size, ~4 GB)"]
+fn full_size_pickscore_random_weights_match() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("VBENCH_IMAGES_FULLSIZE").expect("VBENCH_IMAGES_FULLSIZE"),
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let hub = hub_at(&dir, scratch.path());
+    let scorer = ImageScorer::load(&hub, &[image_scores::PICKSCORE]).unwrap();
+    assert!(scorer.skipped.is_empty(), "{:?}", scorer.skipped);
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("scores.json")).unwrap()).unwrap();
+    let prompts: Vec<String> = serde_json::from_value(exp["prompts"].clone()).unwrap();
+    let images: Vec<String> = serde_json::from_value(exp["images"].clone()).unwrap();
+    let (mut worst, mut worst_rel) = (0f64, 0f64);
+    for prompt in &prompts {
+        let emb = scorer.prompt(prompt).unwrap();
+        for name in &images {
+            let img = image_scores::load_image(&fixtures().join("images").join(name)).unwrap();
+            let got = scorer.score(&emb, &img).unwrap()[image_scores::PICKSCORE];
+            let want = exp["pickscore"][prompt][name].as_f64().unwrap();
+            eprintln!("{name} {prompt:.30}: {got} vs {want}");
+            worst = worst.max((got - want).abs());
+            worst_rel = worst_rel.max((got - want).abs() / want.abs().max(1e-12));
+        }
+    }
+    eprintln!("full-size pickscore: max abs diff {worst:e}, max rel diff {worst_rel:e}");
+    assert!(worst <= SCORE_TOL, "max abs diff {worst}");
+}

@@ -23,6 +23,13 @@ Pillow). Deterministic: a second run writes byte-identical files.
 
 Usage:
   /tmp/refenv/bin/python tools/parity/make_fixtures_images.py [--out tests/fixtures/parity_images]
+  /tmp/refenv/bin/python tools/parity/make_fixtures_images.py --full-size OUT_DIR
+      the real PickScore architecture (ViT-H/14: vision 1280 wide, 32 layers, 16 heads; text 1024 wide,
+      24 layers, 16 heads; projection 1024; exact GELU; logit_scale ln 100) with fixed-seed random weights,
+      written as a --weights-dir (yuvalkirstain/PickScore_v1/{config.json,model.safetensors},
+      laion/CLIP-ViT-H-14-laion2B-s32B-b79K/{tokenizer.json,preprocessor_config.json}) plus scores.json
+      for two committed images and two prompts (about 4 GB; not committed). Checked by the ignored test
+      `full_size_pickscore_random_weights_match` (VBENCH_IMAGES_FULLSIZE=OUT_DIR).
 """
 import argparse
 import json
@@ -109,16 +116,27 @@ def init_random_(model, seed):
                 raise ValueError(f'unhandled parameter {name} {tuple(p.shape)}')
 
 
-def build_pickscore_tiny(out_dir):
+TINY = dict(
+    text_config=dict(hidden_size=8, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     max_position_embeddings=77, vocab_size=49408, hidden_act='gelu',
+                     layer_norm_eps=1e-5, projection_dim=16),
+    vision_config=dict(hidden_size=16, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                       image_size=224, patch_size=14, num_channels=3, hidden_act='gelu',
+                       layer_norm_eps=1e-5, projection_dim=16),
+    projection_dim=16)
+FULL = dict(  # yuvalkirstain/PickScore_v1 = laion/CLIP-ViT-H-14-laion2B-s32B-b79K architecture
+    text_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                     max_position_embeddings=77, vocab_size=49408, hidden_act='gelu',
+                     layer_norm_eps=1e-5, projection_dim=1024),
+    vision_config=dict(hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=16,
+                       image_size=224, patch_size=14, num_channels=3, hidden_act='gelu',
+                       layer_norm_eps=1e-5, projection_dim=1024),
+    projection_dim=1024)
+
+
+def build_pickscore_tiny(out_dir, arch=TINY):
     from transformers import CLIPConfig, CLIPModel
-    cfg = CLIPConfig(
-        text_config=dict(hidden_size=8, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         max_position_embeddings=77, vocab_size=49408, hidden_act='gelu',
-                         layer_norm_eps=1e-5, projection_dim=16),
-        vision_config=dict(hidden_size=16, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=224, patch_size=14, num_channels=3, hidden_act='gelu',
-                           layer_norm_eps=1e-5, projection_dim=16),
-        projection_dim=16, logit_scale_init_value=math.log(100.0))
+    cfg = CLIPConfig(**arch, logit_scale_init_value=math.log(100.0))
     torch.manual_seed(7)
     model = CLIPModel(cfg)
     init_random_(model, 7)
@@ -145,10 +163,41 @@ def pickscore_processor():
     return CLIPProcessor(image_processor=ip, tokenizer=tok)
 
 
+def full_size(out):
+    """Real-size PickScore with random weights: weights dir + scores.json (not committed)."""
+    import shutil
+    mdir = os.path.join(out, 'yuvalkirstain', 'PickScore_v1')
+    pdir = os.path.join(out, 'laion', 'CLIP-ViT-H-14-laion2B-s32B-b79K')
+    os.makedirs(pdir, exist_ok=True)
+    pick = build_pickscore_tiny(mdir, FULL)
+    shutil.move(os.path.join(mdir, 'preprocessor_config.json'), os.path.join(pdir, 'preprocessor_config.json'))
+    shutil.copy(TOKENIZER, os.path.join(pdir, 'tokenizer.json'))
+    proc = pickscore_processor()
+    fixtures = os.path.join(REPO_ROOT, 'tests', 'fixtures', 'parity_images', 'images')
+    names = ['img_a.png', 'img_b.png']
+    pil = [Image.open(os.path.join(fixtures, n)) for n in names]
+    scores = {}
+    with torch.no_grad():
+        ie = pick.get_image_features(**proc(images=pil, return_tensors='pt'))
+        ie = ie / torch.norm(ie, dim=-1, keepdim=True)
+        for prompt in PROMPTS[:2]:
+            te = pick.get_text_features(**proc(text=prompt, padding=True, truncation=True, max_length=77,
+                                               return_tensors='pt'))
+            te = te / torch.norm(te, dim=-1, keepdim=True)
+            s = pick.logit_scale.exp() * (te @ ie.T)[0]
+            scores[prompt] = {n: float(v) for n, v in zip(names, s.tolist())}
+    with open(os.path.join(out, 'scores.json'), 'w') as f:
+        json.dump({'images': names, 'prompts': PROMPTS[:2], 'pickscore': scores}, f, indent=1)
+    print('wrote', out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--out', default=os.path.join(REPO_ROOT, 'tests', 'fixtures', 'parity_images'))
+    ap.add_argument('--full-size', metavar='OUT_DIR')
     args = ap.parse_args()
+    if args.full_size:
+        return full_size(args.full_size)
     out = args.out
     os.makedirs(os.path.join(out, 'images'), exist_ok=True)
 

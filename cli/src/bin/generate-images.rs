@@ -1,6 +1,6 @@
 //! `generate-images <prompt_file>`: N image variations on a hosted image model (Replicate),
-//! scored in process (PickScore, CLIP similarity, LAION aesthetic; VQAScore not configured in
-//! this build), ranked so that `image_001.png` is the best (epic 9, Story 8.2 pattern). The logic
+//! scored in process (PickScore, CLIP similarity, LAION aesthetic; VQAScore through an
+//! OpenAI-compatible vision model with `--vqa-model`), ranked so that `image_001.png` is the best (epic 9, Story 8.2 pattern). The logic
 //! is in `vbench_generate::images`.
 
 use std::io::IsTerminal;
@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
 use vbench_generate::attempt::AttemptOptions;
-use vbench_generate::images::{self, NoVqa, Options, DEFAULT_MODEL};
+use vbench_generate::images::{self, HttpVqa, Options, DEFAULT_MODEL};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
 use vbench_generate::provider::WaitOptions;
@@ -88,6 +88,13 @@ struct Args {
     prefer_wait: u32,
     #[arg(long, default_value_t = 3)]
     download_retries: u32,
+    /// OpenAI-compatible vision model for VQAScore (e.g. gpt-4o). Without it VQAScore is
+    /// reported as not configured. Key: OPENAI_API_KEY (environment or .env).
+    #[arg(long, value_name = "M")]
+    vqa_model: Option<String>,
+    /// Base URL of the VQA endpoint (default OPENAI_BASE_URL, else https://api.openai.com/v1).
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
     #[arg(long, short)]
     verbose: bool,
 }
@@ -209,7 +216,23 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         (Some(s), skipped)
     };
+    let vqa = match &args.vqa_model {
+        None => None,
+        Some(model) => {
+            let (cfg, _) = vbench_prompt::config::resolve_http(
+                vbench_prompt::config::LlmChoice::Openai,
+                args.llm_base_url.as_deref(),
+                &cwd,
+            )?;
+            let cfg = cfg.context("--vqa-model needs an OpenAI-compatible endpoint")?;
+            Some(HttpVqa {
+                llm: vbench_prompt::llm::HttpLlm::new(cfg)?,
+                model: model.clone(),
+            })
+        }
+    };
     let settings = serde_json::json!({
+        "vqa_model": args.vqa_model,
         "num_variations": args.num_variations,
         "aspect_ratio": args.aspect_ratio,
         "seed": args.seed,
@@ -247,7 +270,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &provider,
         scorer.as_ref(),
         &skipped,
-        None::<&NoVqa>,
+        vqa.as_ref(),
         &opts,
         &prices,
         &table,
