@@ -740,3 +740,66 @@ fn ctrl_c_leaves_a_resumable_checkpoint_and_prints_the_resume_command() {
     assert_eq!(st.creates(VIDEO_MODEL), 3);
     check_costs(&dir);
 }
+
+#[test]
+fn sigkill_during_stage_2_resumes_without_paying_finished_images_again() {
+    let st = setup();
+    st.api.script(
+        IMAGE_MODEL,
+        [
+            Script::Succeed {
+                url: st.png_url.clone(),
+                predict_time: 1.0,
+                polls: 0,
+            },
+            Script::Stuck,
+            Script::Succeed {
+                url: st.png_url.clone(),
+                predict_time: 1.0,
+                polls: 0,
+            },
+        ],
+    );
+    let args = [
+        "prompt.txt",
+        "--workflow",
+        "image-only",
+        "--num-image-variations",
+        "2",
+        "--llm",
+        "offline",
+        "--prediction-timeout",
+        "300",
+    ];
+    let mut child = st.cmd(&args).stdin(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while st.creates(IMAGE_MODEL) < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no second variation"
+        );
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("exited early: {s:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let dir = st.loop_dir();
+    let o = st.run(
+        &["--resume", dir.to_str().unwrap(), "--llm", "offline"],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(st.creates(IMAGE_MODEL), 3);
+    let trace = json(&dir.join("stage_02_image_generation/generation_trace.json"));
+    assert_eq!(trace["images"].as_array().unwrap().len(), 2);
+    assert!(trace["notes"].to_string().contains("variation 1: reused"));
+    assert!(dir
+        .join("stage_02_image_generation/image_002.png")
+        .is_file());
+    let s = json(&dir.join("workflow_summary.json"));
+    assert!((s["stages"][1]["cost_usd"].as_f64().unwrap() - 2.0 * 0.003).abs() < 1e-9);
+    check_costs(&dir);
+}

@@ -664,7 +664,8 @@ impl<P: Provider> Loop<'_, P> {
     async fn drive(&self, s: Stage) -> Result<String, LoopError> {
         let mut resume = {
             let r = self.record(s);
-            matches!(r.status.as_str(), "running" | "interrupted")
+            // a failed stage is resumed too: its finished (paid) generations are kept
+            matches!(r.status.as_str(), "running" | "interrupted" | "failed")
         };
         loop {
             if is_cancelled(self.env.cancel) {
