@@ -384,8 +384,11 @@ fn files_present(hub: &ModelHub, metric: &str) -> Result<(), String> {
             .manifest
             .entry(entry)
             .map_err(|e| e.to_string())?;
+        // the fetch hint names a tag `vbench-score weights download` knows: `pickscore`, or the
+        // VBench dimension the shared CLIP / aesthetic entries belong to
+        let tag = (metric == PICKSCORE).then_some(PICKSCORE);
         hub.resolver
-            .require_for(e, file, Some(metric))
+            .require_for(e, file, tag)
             .map_err(|e| e.to_string())?;
     }
     Ok(())

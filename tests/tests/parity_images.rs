@@ -161,10 +161,11 @@ fn missing_pickscore_weights_are_skipped_with_the_fetch_hint() {
     assert_eq!(scorer.available(), vec!["clip_similarity", "aesthetic"]);
     assert_eq!(scorer.skipped.len(), 1);
     assert_eq!(scorer.skipped[0].metric, "pickscore");
+    let reason = &scorer.skipped[0].reason;
+    assert!(reason.contains("PickScore_v1"), "{reason}");
     assert!(
-        scorer.skipped[0].reason.contains("PickScore_v1"),
-        "{}",
-        scorer.skipped[0].reason
+        reason.contains("vbench-score weights download pickscore"),
+        "{reason}"
     );
 }
 

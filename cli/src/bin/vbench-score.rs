@@ -399,7 +399,10 @@ fn weights_cmd(action: &WeightsAction, args: &WeightsArgs) -> anyhow::Result<Exi
         }
         WeightsAction::Download { dimensions: dims } => {
             for d in dims {
-                if !dimensions::ALL.contains(&d.as_str()) {
+                // `pickscore`: generate-images' PickScore checkpoint and processor (on request only)
+                if !dimensions::ALL.contains(&d.as_str())
+                    && d != vbench_scorer::image_scores::PICKSCORE
+                {
                     bail!(
                         "unknown dimension `{d}`; known: {}",
                         dimensions::ALL.join(", ")
