@@ -38,7 +38,7 @@ pub struct Budget {
 }
 
 /// One prediction (or one refused create) in the trace.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ModelTry {
     pub model: String,
     pub family: String,
@@ -59,6 +59,8 @@ pub struct ModelTry {
     pub started_at: String,
     pub finished_at: String,
     pub seconds: f64,
+    /// Not read back when a resumed run reuses a finished generation.
+    #[serde(skip_deserializing)]
     pub http: TryLog,
 }
 

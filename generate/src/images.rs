@@ -33,7 +33,9 @@ use crate::models::{GenericInput, ModelTable};
 use crate::prices::PriceTable;
 use crate::provider::{is_cancelled, CancelFlag, Provider};
 use crate::report::escape;
-use crate::videos::{write_atomic, RunError, Ui};
+use crate::videos::{
+    hook_run_dir, stage_finished, write_atomic, GenerationProgress, Hooks, RunError, Ui,
+};
 
 pub const TRACE_FILE: &str = "generation_trace.json";
 pub const DEFAULT_MODEL: &str = "black-forest-labs/flux-schnell";
@@ -98,7 +100,7 @@ pub struct Options {
     pub settings: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ImageEntry {
     pub variation: u32,
     pub rank: Option<u32>,
@@ -462,6 +464,36 @@ pub async fn run<P: Provider, V: Vqa>(
     cancel: &CancelFlag,
     ui: &dyn Ui,
 ) -> Result<Outcome, RunError> {
+    run_with(
+        provider,
+        scorer,
+        skipped,
+        vqa,
+        opts,
+        prices,
+        table,
+        cancel,
+        ui,
+        &Hooks::default(),
+    )
+    .await
+}
+
+/// [`run`] with [`Hooks`] (a fixed folder; resume reuses the variations an interrupted run of
+/// that folder finished, without creating or charging them again; progress calls).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_with<P: Provider, V: Vqa>(
+    provider: &P,
+    scorer: Option<&ImageScorer>,
+    skipped: &[SkippedMetric],
+    vqa: Option<&V>,
+    opts: &Options,
+    prices: &PriceTable,
+    table: &ModelTable,
+    cancel: &CancelFlag,
+    ui: &dyn Ui,
+    hooks: &Hooks<'_>,
+) -> Result<Outcome, RunError> {
     if opts.variations == 0 {
         return Err(RunError::Input(
             "--num-variations must be at least 1".into(),
@@ -470,9 +502,23 @@ pub async fn run<P: Provider, V: Vqa>(
     if opts.prompt.trim().is_empty() {
         return Err(RunError::Input("the prompt is empty".into()));
     }
-    let dir = vbench_prompt::trace::TraceDir::create_timestamped(&opts.output_dir)
-        .map_err(|e| RunError::Input(e.to_string()))?;
-    let run_dir = dir.path().to_path_buf();
+    let run_dir = hook_run_dir(hooks.run_dir.as_deref(), &opts.output_dir)?;
+    let mut reuse: std::collections::HashMap<(String, u32), ImageEntry> = if hooks.resume {
+        let previous: Vec<Value> = std::fs::read_to_string(run_dir.join(TRACE_FILE))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("images").and_then(Value::as_array).cloned())
+            .unwrap_or_default();
+        stage_finished(
+            &run_dir,
+            vec![(String::new(), String::new(), previous)],
+            "variation",
+            "png",
+        )?
+    } else {
+        Default::default()
+    };
+    let reused_usd: f64 = reuse.values().map(|v| v.cost_usd).sum();
     let mut skipped_metrics: Vec<Value> = skipped
         .iter()
         .map(|s| json!({"metric": s.metric, "reason": s.reason}))
@@ -525,7 +571,7 @@ pub async fn run<P: Provider, V: Vqa>(
         trace,
         budget: Budget {
             max_usd: opts.max_cost,
-            spent_usd: 0.0,
+            spent_usd: reused_usd,
         },
         started: Instant::now(),
         generation_seconds: 0.0,
@@ -555,6 +601,31 @@ pub async fn run<P: Provider, V: Vqa>(
             break;
         }
         let seed = opts.seed.map(|s| s + variation as u64 - 1);
+        if let Some(mut prev) = reuse.remove(&(String::new(), variation)) {
+            let staged = cx.run_dir.join(format!(".resume_{variation:03}.png"));
+            let name = format!("variation_{variation:03}.png");
+            std::fs::rename(&staged, cx.run_dir.join(&name)).map_err(|e| werr(&staged, e))?;
+            prev.file = Some(name);
+            prev.rank = None;
+            prev.system_selected_best = false;
+            prev.metadata_file = None;
+            if prev.scores.is_empty() {
+                let empty = vbench_scorer::image_scores::PromptEmbeddings::empty();
+                cx.score_one(embeddings.as_ref().unwrap_or(&empty), &mut prev)
+                    .await;
+            }
+            ui.notice(&format!(
+                "variation {variation}: reusing the image the interrupted run finished (not generated again)"
+            ));
+            cx.trace.notes.push(format!(
+                "variation {variation}: reused from the interrupted run; its cost ({:.4} USD) was paid once",
+                prev.cost_usd
+            ));
+            cx.trace.images.push(prev);
+            cx.save()?;
+            progress(&cx, hooks);
+            continue;
+        }
         ui.notice(&format!(
             "variation {variation}/{}: generating with {}",
             opts.variations, chain[0]
@@ -665,6 +736,7 @@ pub async fn run<P: Provider, V: Vqa>(
         }
         cx.trace.images.push(entry);
         cx.save()?;
+        progress(&cx, hooks);
         if stop.is_some() {
             break;
         }
@@ -685,6 +757,16 @@ pub async fn run<P: Provider, V: Vqa>(
         run_dir: cx.run_dir,
         trace: cx.trace,
     })
+}
+
+fn progress<V: Vqa>(cx: &Ctx<'_, V>, hooks: &Hooks<'_>) {
+    if let Some(f) = hooks.on_progress {
+        f(&GenerationProgress {
+            finished: cx.trace.images.len(),
+            succeeded: cx.trace.images.iter().filter(|v| v.file.is_some()).count(),
+            cost_usd: cx.trace.images.iter().map(|v| v.cost_usd).sum(),
+        });
+    }
 }
 
 /// The ranked table printed at the end.

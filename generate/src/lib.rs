@@ -5,6 +5,7 @@
 //! them and writes metadata, the generation trace and an HTML report ([`report`]).
 pub mod attempt;
 pub mod error;
+pub mod feedback;
 pub mod images;
 pub mod models;
 pub mod prices;

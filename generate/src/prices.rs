@@ -39,7 +39,7 @@ pub struct PriceTable {
 }
 
 /// What a finished (or failed) prediction cost.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Cost {
     pub usd: f64,
     pub unit: Option<Unit>,

@@ -21,7 +21,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct VideoScores {
     /// Per-video value of each dimension that scored (VBench's `video_results`).
     pub scores: BTreeMap<String, f64>,

@@ -145,7 +145,7 @@ pub trait Ui {
     fn ask(&self, question: &str) -> Option<String>;
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct VideoEntry {
     pub attempt: u32,
     pub rank: Option<u32>,
@@ -252,6 +252,109 @@ pub struct Trace {
 pub struct Outcome {
     pub run_dir: PathBuf,
     pub trace: Trace,
+}
+
+/// What a caller (the `feedback-loop` stage runner) adds to a run: a fixed run folder instead of
+/// a new timestamped one, reuse of the generations that an interrupted run of that same folder
+/// had finished (they were paid for: they are neither created nor charged again), and a call
+/// after each finished generation.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    pub run_dir: Option<PathBuf>,
+    /// Reuse the finished generations recorded in `run_dir`'s `generation_trace.json`.
+    pub resume: bool,
+    pub on_progress: Option<&'a (dyn Fn(&GenerationProgress) + Sync)>,
+}
+
+/// Reported through [`Hooks::on_progress`] after each finished generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerationProgress {
+    /// Generations finished (downloaded or failed) in this run, reused ones included.
+    pub finished: usize,
+    /// Generations with a file.
+    pub succeeded: usize,
+    pub cost_usd: f64,
+}
+
+/// The run folder a [`Hooks`] asks for (created), or a new timestamped one under `parent`.
+pub(crate) fn hook_run_dir(fixed: Option<&Path>, parent: &Path) -> Result<PathBuf, RunError> {
+    match fixed {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| werr(d, e))?;
+            Ok(d.canonicalize().unwrap_or_else(|_| d.to_path_buf()))
+        }
+        None => {
+            let t = vbench_prompt::trace::TraceDir::create_timestamped(parent)
+                .map_err(|e| RunError::Input(e.to_string()))?;
+            Ok(t.path()
+                .canonicalize()
+                .unwrap_or_else(|_| t.path().to_path_buf()))
+        }
+    }
+}
+
+/// The finished entries of an earlier run's trace in `run_dir`, by (group name, number), each
+/// file moved to `<folder>/.resume_NNN.<ext>` (so that ranking names cannot collide).
+/// `list` is the trace's array of groups as `(group name, folder, entries)`.
+pub(crate) fn stage_finished<E: serde::de::DeserializeOwned>(
+    run_dir: &Path,
+    groups: Vec<(String, String, Vec<Value>)>,
+    number_key: &str,
+    ext: &str,
+) -> Result<std::collections::HashMap<(String, u32), E>, RunError> {
+    let mut out = std::collections::HashMap::new();
+    for (name, folder, entries) in groups {
+        let dir = run_dir.join(&folder);
+        for v in entries {
+            let Some(n) = v.get(number_key).and_then(Value::as_u64) else {
+                continue;
+            };
+            let status = v.get("status").and_then(Value::as_str).unwrap_or("");
+            if matches!(status, "generating" | "failed" | "") {
+                continue;
+            }
+            let staged = dir.join(format!(".resume_{n:03}.{ext}"));
+            let file = v
+                .get("file")
+                .and_then(Value::as_str)
+                .map(|f| run_dir.join(f));
+            if !staged.is_file() {
+                match file {
+                    Some(f) if f.is_file() => {
+                        std::fs::rename(&f, &staged).map_err(|e| werr(&f, e))?
+                    }
+                    _ => continue,
+                }
+            }
+            if let Ok(e) = serde_json::from_value::<E>(v) {
+                out.insert((name.clone(), n as u32), e);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_trace_groups(run_dir: &Path) -> Vec<(String, String, Vec<Value>)> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join(TRACE_FILE)) else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_str::<Value>(&text) else {
+        return Vec::new();
+    };
+    v.get("groups")
+        .and_then(Value::as_array)
+        .map(|gs| {
+            gs.iter()
+                .map(|g| {
+                    (
+                        g["name"].as_str().unwrap_or("").to_string(),
+                        g["folder"].as_str().unwrap_or("").to_string(),
+                        g["videos"].as_array().cloned().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn now() -> String {
@@ -362,9 +465,73 @@ struct Ctx<'a, P: Provider> {
     budget: Budget,
     started: Instant,
     stop: Option<String>,
+    reuse: std::collections::HashMap<(String, u32), VideoEntry>,
+    on_progress: Option<&'a (dyn Fn(&GenerationProgress) + Sync)>,
 }
 
 impl<P: Provider> Ctx<'_, P> {
+    fn report_progress(&self) {
+        if let Some(f) = self.on_progress {
+            let all = self.trace.groups.iter().flat_map(|g| &g.videos);
+            let finished = all.clone().filter(|v| v.finished_at.is_some()).count();
+            let succeeded = all.filter(|v| v.file.is_some()).count();
+            f(&GenerationProgress {
+                finished,
+                succeeded,
+                cost_usd: self.trace.costs.total_usd,
+            });
+        }
+    }
+
+    /// Puts back a generation an interrupted run of this folder had finished.
+    fn reuse_entry(
+        &mut self,
+        gi: usize,
+        mut e: VideoEntry,
+        folder: &Path,
+        name: &str,
+        dest: &Path,
+    ) -> Result<(), RunError> {
+        let staged = folder.join(format!(".resume_{:03}.mp4", e.attempt));
+        std::fs::rename(&staged, dest).map_err(|x| werr(&staged, x))?;
+        e.file = Some(rel(&self.run_dir, dest));
+        e.rank = None;
+        e.system_selected_best = false;
+        e.metadata_file = Some(rel(
+            &self.run_dir,
+            &folder.join(format!("{name}_metadata.json")),
+        ));
+        if e.vbench_scores.is_none() {
+            if let Some(scorer) = self.scorer {
+                let prompt = self.trace.groups[gi].prompt.clone();
+                let s = tokio::task::block_in_place(|| scorer.score(dest, &prompt));
+                e.scoring_seconds = s.seconds;
+                e.status = if s.total.is_some() || s.errors.is_empty() {
+                    "scored".into()
+                } else {
+                    "scoring_failed".into()
+                };
+                e.vbench_scores = Some(s);
+            }
+        }
+        self.ui.notice(&format!(
+            "[{}] attempt {}: reusing the video the interrupted run finished (not generated again)",
+            self.trace.groups[gi].name, e.attempt
+        ));
+        self.trace.notes.push(format!(
+            "{} attempt {}: reused from the interrupted run; its cost ({:.4} USD) was paid once",
+            self.trace.groups[gi].name, e.attempt, e.cost_usd
+        ));
+        let g = self.trace.groups[gi].clone();
+        if let Some(mf) = &e.metadata_file {
+            write_json_atomic(&self.run_dir.join(mf), &self.metadata(&g, &e))?;
+        }
+        self.trace.groups[gi].videos.push(e);
+        self.save()?;
+        self.report_progress();
+        Ok(())
+    }
+
     fn chain(&self) -> Vec<String> {
         let mut c = vec![self.opts.model.clone()];
         for m in &self.opts.fallback_models {
@@ -493,6 +660,11 @@ impl<P: Provider> Ctx<'_, P> {
             };
             let name = format!("video_{attempt:03}");
             let dest = folder.join(format!("{name}.mp4"));
+            let key = (self.trace.groups[gi].name.clone(), attempt);
+            if let Some(prev) = self.reuse.remove(&key) {
+                self.reuse_entry(gi, prev, &folder, &name, &dest)?;
+                continue;
+            }
             self.ui.notice(&format!(
                 "[{}] attempt {attempt}/{}: generating with {}",
                 self.trace.groups[gi].name, self.opts.attempts, chain[0]
@@ -647,6 +819,7 @@ impl<P: Provider> Ctx<'_, P> {
                 .last_mut()
                 .expect("pushed above") = entry;
             self.save()?;
+            self.report_progress();
         }
         self.rank_group(gi)?;
         self.save()
@@ -804,6 +977,31 @@ pub async fn run<P: Provider>(
     cancel: &CancelFlag,
     ui: &dyn Ui,
 ) -> Result<Outcome, RunError> {
+    run_with(
+        provider,
+        scorer,
+        opts,
+        prices,
+        table,
+        cancel,
+        ui,
+        &Hooks::default(),
+    )
+    .await
+}
+
+/// [`run`] with [`Hooks`]: a fixed folder, resume, progress calls.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_with<P: Provider>(
+    provider: &P,
+    scorer: Option<&Scorer>,
+    opts: &Options,
+    prices: &PriceTable,
+    table: &ModelTable,
+    cancel: &CancelFlag,
+    ui: &dyn Ui,
+    hooks: &Hooks<'_>,
+) -> Result<Outcome, RunError> {
     if opts.attempts == 0 {
         return Err(RunError::Input("--num-attempts must be at least 1".into()));
     }
@@ -821,13 +1019,14 @@ pub async fn run<P: Provider>(
             ));
         }
     }
-    let trace_dir = vbench_prompt::trace::TraceDir::create_timestamped(&opts.output_dir)
-        .map_err(|e| RunError::Input(e.to_string()))?;
     // absolute, so that the paths printed for manual viewing work from anywhere
-    let run_dir = trace_dir
-        .path()
-        .canonicalize()
-        .unwrap_or_else(|_| trace_dir.path().to_path_buf());
+    let run_dir = hook_run_dir(hooks.run_dir.as_deref(), &opts.output_dir)?;
+    let reuse: std::collections::HashMap<(String, u32), VideoEntry> = if hooks.resume {
+        stage_finished(&run_dir, read_trace_groups(&run_dir), "attempt", "mp4")?
+    } else {
+        Default::default()
+    };
+    let reused_usd: f64 = reuse.values().map(|v| v.cost_usd).sum();
     let (prompts, hero, storyboard) = match &opts.mode {
         Mode::TextToVideo { prompt } => (json!({"original": prompt}), None, None),
         Mode::ImageToVideo {
@@ -927,10 +1126,12 @@ pub async fn run<P: Provider>(
         trace,
         budget: Budget {
             max_usd: opts.max_cost,
-            spent_usd: 0.0,
+            spent_usd: reused_usd,
         },
         started: Instant::now(),
         stop: None,
+        reuse,
+        on_progress: hooks.on_progress,
     };
     cx.save()?;
     ui.notice(&format!("run folder: {}", run_dir.display()));
