@@ -41,18 +41,18 @@ pub const ALL: [&str; 16] = [
     "appearance_style",
 ];
 
-/// The dimensions this build computes.
+/// The dimensions this build computes, in [`ALL`] order.
 pub const IMPLEMENTED: &[&str] = &[
     subject_consistency::NAME,
     background_consistency::NAME,
     aesthetic_quality::NAME,
     imaging_quality::NAME,
-    appearance_style::NAME,
+    scene::NAME,
+    human_action::NAME,
     temporal_flickering::NAME,
     motion_smoothness::NAME,
     dynamic_degree::NAME,
-    human_action::NAME,
-    scene::NAME,
+    appearance_style::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -310,6 +310,15 @@ mod tests {
         ];
         assert!((aggregate("imaging_quality", &parts) - 0.6).abs() < 1e-15);
         assert!(aggregate("subject_consistency", &[]).is_nan());
+    }
+
+    #[test]
+    fn implemented_dimensions_follow_vbench_order() {
+        let pos: Vec<usize> = IMPLEMENTED
+            .iter()
+            .map(|d| ALL.iter().position(|a| a == d).expect("a VBench dimension"))
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{IMPLEMENTED:?}");
     }
 
     #[test]
