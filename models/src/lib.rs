@@ -9,3 +9,4 @@ pub mod aesthetic;
 pub mod clip;
 pub mod dino_vit;
 pub mod nn;
+pub mod viclip;
