@@ -4,6 +4,7 @@
 pub mod dimensions;
 pub mod error;
 pub mod evaluate;
+pub mod ftfy;
 pub mod hub;
 pub mod prompts;
 pub mod pyjson;

@@ -13,8 +13,11 @@ use crate::video::{Frame, ReaderKind};
 pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
+pub mod overall_consistency;
 pub mod subject_consistency;
 pub mod temporal_flickering;
+pub mod temporal_style;
+pub mod viclip_similarity;
 
 /// VBench's 16 dimensions, in `build_full_dimension_list` order.
 pub const ALL: [&str; 16] = [
@@ -37,12 +40,14 @@ pub const ALL: [&str; 16] = [
 ];
 
 /// The dimensions this build computes.
-pub const IMPLEMENTED: [&str; 5] = [
+pub const IMPLEMENTED: [&str; 7] = [
     subject_consistency::NAME,
     background_consistency::NAME,
     aesthetic_quality::NAME,
     appearance_style::NAME,
     temporal_flickering::NAME,
+    overall_consistency::NAME,
+    temporal_style::NAME,
 ];
 
 /// What a dimension gets to know about a video besides its frames.
@@ -103,6 +108,8 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         aesthetic_quality::NAME => Box::new(aesthetic_quality::AestheticQuality::load(hub)?),
         appearance_style::NAME => Box::new(appearance_style::AppearanceStyle::load(hub)?),
         temporal_flickering::NAME => Box::new(temporal_flickering::TemporalFlickering),
+        overall_consistency::NAME => Box::new(overall_consistency::OverallConsistency::load(hub)?),
+        temporal_style::NAME => Box::new(temporal_style::TemporalStyle::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
