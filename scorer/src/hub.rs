@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vbench_models::{aesthetic, amt, clip, dino_vit, musiq, pickscore, raft};
+use vbench_models::{aesthetic, amt, clip, dino_vit, musiq, pickscore, raft, viclip};
 use vbench_weights::resolve::HashCheck;
 use vbench_weights::{open_checkpoint, Resolver};
 
@@ -42,6 +42,23 @@ pub struct PickScoreNets {
     pub processor: crate::image_scores::ImageProcessorConfig,
 }
 
+/// ViCLIP and the CLIP BPE tokenizer it uses (overall_consistency, temporal_style).
+pub struct ViClipNets {
+    pub model: viclip::Model,
+    pub tokenizer: ClipTokenizer,
+}
+
+/// Where dimensions leave run-level notices (e.g. a truncated prompt) while scoring; they end up
+/// in the run summary's warnings with the hub's own.
+#[derive(Clone, Default)]
+pub struct WarningSink(Arc<Mutex<Vec<String>>>);
+
+impl WarningSink {
+    pub fn push(&self, msg: String) {
+        self.0.lock().expect("not poisoned").push(msg);
+    }
+}
+
 #[derive(Default)]
 struct Loaded {
     dino: Option<Arc<dino_vit::Model>>,
@@ -53,6 +70,7 @@ struct Loaded {
     umt: Option<Arc<crate::dimensions::human_action::UmtNet>>,
     tag2text: Option<Arc<crate::dimensions::scene::Tag2TextNets>>,
     pickscore: Option<Arc<PickScoreNets>>,
+    viclip: Option<Arc<ViClipNets>>,
 }
 
 pub struct ModelHub {
@@ -60,7 +78,7 @@ pub struct ModelHub {
     pub runtime: Runtime,
     loaded: Mutex<Loaded>,
     used: Mutex<BTreeMap<(String, String), UsedFile>>,
-    warnings: Mutex<Vec<String>>,
+    warnings: WarningSink,
 }
 
 impl ModelHub {
@@ -70,7 +88,7 @@ impl ModelHub {
             runtime,
             loaded: Mutex::default(),
             used: Mutex::default(),
-            warnings: Mutex::default(),
+            warnings: WarningSink::default(),
         }
     }
 
@@ -82,6 +100,11 @@ impl ModelHub {
                     self.resolver.require_for(e, &f.name, Some(dim))?;
                 }
             }
+        }
+        if VICLIP_DIMS.contains(&dim) {
+            // ViCLIP's tokenizer is the CLIP BPE shipped with clip-vit-base-patch32
+            let e = self.resolver.manifest.entry(CLIP_BPE_ENTRY)?;
+            self.resolver.require_for(e, "tokenizer.json", Some(dim))?;
         }
         Ok(())
     }
@@ -115,11 +138,16 @@ impl ModelHub {
     }
 
     fn warn(&self, msg: String) {
-        self.warnings.lock().expect("not poisoned").push(msg);
+        self.warnings.push(msg);
     }
 
     pub fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock().expect("not poisoned"))
+        std::mem::take(&mut *self.warnings.0.lock().expect("not poisoned"))
+    }
+
+    /// A handle dimensions keep to add warnings during scoring.
+    pub fn warning_sink(&self) -> WarningSink {
+        self.warnings.clone()
     }
 
     pub fn used_files(&self) -> Vec<UsedFile> {
@@ -195,6 +223,35 @@ impl ModelHub {
                 Ok(ClipWithText {
                     model: clip::Model::new(&cfg, vb)?,
                     tokenizer: ClipTokenizer::from_file(&self.file(id, "tokenizer.json")?)?,
+                })
+            },
+        )
+    }
+
+    /// ViCLIP-L/14 as VBench builds it ([`viclip::Config::vbench`]). An optional
+    /// `<checkpoint stem>.config.json` beside the checkpoint (a serialised [`viclip::Config`])
+    /// replaces the preset; the parity fixtures use it for their shrunken network.
+    pub fn viclip(&self) -> Result<Arc<ViClipNets>, ScoreError> {
+        self.cached(
+            |l| &mut l.viclip,
+            || {
+                let id = "viclip-internvid-10m-flt";
+                let path = self.file(id, "ViClip-InternVid-10M-FLT.pth")?;
+                let cfg_path = path.with_extension("config.json");
+                let cfg = if cfg_path.is_file() {
+                    let text = std::fs::read_to_string(&cfg_path)
+                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
+                    viclip::Config::from_json_str(&text)
+                        .map_err(|e| e.context(cfg_path.display().to_string()))?
+                } else {
+                    viclip::Config::vbench()
+                };
+                let vb = self.vb(&path, id, self.runtime.dtype)?;
+                Ok(ViClipNets {
+                    model: viclip::Model::new(&cfg, vb)?,
+                    tokenizer: ClipTokenizer::from_file(
+                        &self.file(CLIP_BPE_ENTRY, "tokenizer.json")?,
+                    )?,
                 })
             },
         )
@@ -374,6 +431,12 @@ impl ModelHub {
         )
     }
 }
+
+/// The dimensions that use ViCLIP.
+const VICLIP_DIMS: [&str; 2] = ["overall_consistency", "temporal_style"];
+/// The manifest entry whose `tokenizer.json` is OpenAI's CLIP BPE (the vocabulary ViCLIP's
+/// `SimpleTokenizer` reads from `bpe_simple_vocab_16e6.txt.gz`).
+const CLIP_BPE_ENTRY: &str = "clip-vit-base-patch32";
 
 /// Files of an entry that a dimension actually reads (the CLIP tokenizer only matters to the
 /// text tower).

@@ -7,22 +7,26 @@ use std::path::Path;
 
 use crate::error::ScoreError;
 
-/// The subset of `ftfy.fix_text` + `html.unescape` that matters for prompts: HTML entities,
-/// curly quotes and dashes that ftfy uncurls, control characters; then `whitespace_clean`.
+/// `whitespace_clean(basic_clean(text)).lower()` of OpenAI's `SimpleTokenizer` (shared by
+/// ViCLIP's copy): `ftfy.fix_text` (its character-level fixes, [`crate::ftfy`]; ftfy first
+/// unescapes HTML entities itself unless the text contains `<`), `html.unescape` twice, `\s+`
+/// → one space, strip, then Python's `str.lower` (Rust's `to_lowercase` agrees with it,
+/// final sigma included; the tokenizer's own Lowercase normaliser does not handle final sigma).
 pub fn clean_text(text: &str) -> String {
-    let unescaped = html_unescape(&html_unescape(text));
-    let mut s = String::with_capacity(unescaped.len());
-    for c in unescaped.chars() {
-        let c = match c {
-            '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}' | '\u{2032}' => '\'',
-            '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' | '\u{2033}' => '"',
-            '\u{00a0}' => ' ',
-            c if c.is_control() && !c.is_whitespace() => continue,
-            c => c,
-        };
-        s.push(c);
-    }
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let ftfy_unescaped;
+    let text = if text.contains('<') {
+        text
+    } else {
+        ftfy_unescaped = html_unescape(text);
+        &ftfy_unescaped
+    };
+    let fixed = crate::ftfy::fix_text_chars(text);
+    let unescaped = html_unescape(&html_unescape(&fixed));
+    unescaped
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn html_unescape(s: &str) -> String {
@@ -38,17 +42,15 @@ fn html_unescape(s: &str) -> String {
         let decoded = end.and_then(|e| {
             let name = &rest[1..e];
             let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
                 "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
                 n if n.starts_with("#x") || n.starts_with("#X") => u32::from_str_radix(&n[2..], 16)
                     .ok()
                     .and_then(char::from_u32),
                 n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
+                n => crate::ftfy::HTML4_ENTITIES
+                    .binary_search_by_key(&n, |e| e.0)
+                    .ok()
+                    .map(|i| crate::ftfy::HTML4_ENTITIES[i].1),
             };
             c.map(|c| (c, e + 1))
         });
@@ -133,6 +135,8 @@ mod tests {
         );
         assert_eq!(clean_text("&#39;x&#x27;"), "'x'");
         assert_eq!(clean_text("plain ascii, kept."), "plain ascii, kept.");
-        assert_eq!(clean_text("AT&T &unknown; &"), "AT&T &unknown; &");
+        assert_eq!(clean_text("AT&T &unknown; &"), "at&t &unknown; &");
+        // Python: "ΣΊΣΥΦΟΣ".lower() == "σίσυφος" (final sigma)
+        assert_eq!(clean_text("ΣΊΣΥΦΟΣ"), "σίσυφος");
     }
 }

@@ -113,6 +113,43 @@ pub fn clip_transform_float(frame: &Frame, n: usize) -> Planar {
     finish_crop_norm(x, rh, rw, n, CLIP_MEAN, CLIP_STD)
 }
 
+/// `Resize(n, BICUBIC, antialias=False)` + `CenterCrop(n)` of `utils.clip_transform(n)` applied
+/// to a **uint8** tensor, as `read_frames_decord_by_fps` delivers it (spec 30-video-text §1.4):
+/// torchvision casts to f32, runs the bicubic kernel (A = −0.75, no antialias), clamps to
+/// [0, 255], rounds half to even and casts back to uint8; an image already at the target size is
+/// returned untouched. Returns the cropped planar (3, n, n) values (integers 0..=255, as f32).
+pub fn clip_resize_crop_u8(frame: &Frame, n: usize) -> Vec<f32> {
+    let (h, w) = (frame.height, frame.width);
+    let (rh, rw) = resize_shorter_size(h, w, n);
+    let x = to_planar_f32(frame);
+    let x = if (rh, rw) == (h, w) {
+        x
+    } else {
+        let mut r = resample::resize_bicubic(&x, 3, h, w, rh, rw, None);
+        for v in r.iter_mut() {
+            *v = v.clamp(0.0, 255.0).round_ties_even();
+        }
+        r
+    };
+    if (rh, rw) == (n, n) {
+        return x;
+    }
+    let (top, left) = center_crop_offsets(rh, rw, n);
+    crop_planar(&x, 3, rh, rw, top, left, n, n)
+}
+
+/// `utils.clip_transform(n)` on a uint8 frame (ViCLIP's `overall_consistency` /
+/// `temporal_style`): [`clip_resize_crop_u8`], then `x.float().div(255.0)` and CLIP `Normalize`.
+pub fn clip_transform_u8(frame: &Frame, n: usize) -> Planar {
+    let mut c = clip_resize_crop_u8(frame, n);
+    normalize_255(&mut c, n * n, CLIP_MEAN, CLIP_STD);
+    Planar {
+        height: n,
+        width: n,
+        data: c,
+    }
+}
+
 fn finish_crop_norm(
     x: Vec<f32>,
     h: usize,
@@ -308,6 +345,38 @@ mod tests {
         assert_eq!(center_crop_offsets(224, 225, 224), (0, 0)); // 0.5 -> 0
         assert_eq!(center_crop_offsets(224, 398, 224), (0, 87));
         assert_eq!(center_crop_offsets(398, 224, 224), (87, 0));
+    }
+
+    #[test]
+    fn clip_u8_resize_requantises_and_keeps_exact_sizes() {
+        // a 2-row ramp upscaled: bicubic overshoot is clamped to 0..=255 and rounded to integers
+        let (w, h) = (6, 4);
+        let data: Vec<u8> = (0..w * h)
+            .flat_map(|i| {
+                let v = if i % w < 3 { 0 } else { 255 };
+                [v, v, v]
+            })
+            .collect();
+        let f = Frame {
+            width: w,
+            height: h,
+            data,
+        };
+        let c = clip_resize_crop_u8(&f, 8);
+        assert_eq!(c.len(), 3 * 8 * 8);
+        assert!(c
+            .iter()
+            .all(|v| (0.0..=255.0).contains(v) && v.fract() == 0.0));
+        assert!(c.contains(&0.0) && c.contains(&255.0));
+        // already 224 on the short side and int(224·long/short) on the long side: untouched
+        let f = Frame {
+            width: 230,
+            height: 224,
+            data: (0..230 * 224 * 3).map(|i| (i % 251) as u8).collect(),
+        };
+        let c = clip_resize_crop_u8(&f, 224);
+        // crop left = round(6 / 2) = 3
+        assert_eq!(c[0], f.data[3 * 3] as f32);
     }
 
     #[test]

@@ -233,6 +233,46 @@ pub fn hf_vit_layer(d: &LayerDims, vb: VarBuilder) -> Result<Block> {
     ))
 }
 
+/// Loads one OpenAI-CLIP `ResidualAttentionBlock` (`ln_1`, `attn.{in_proj_weight,
+/// in_proj_bias}`, `attn.out_proj`, `ln_2`, `mlp.c_fc`, `mlp.c_proj`) as a [`Block`].
+///
+/// `nn.MultiheadAttention` packs the q, k and v projections as the rows of `in_proj_weight`
+/// (q, then k, then v) with heads as contiguous `head_dim` slices, which is exactly the fused
+/// `qkv` layout of [`Attention`]; the block is pre-LN like [`Block`]. Used by ViCLIP's two
+/// towers (`viclip_vision.py` / `viclip_text.py` `ResidualAttentionBlock`).
+pub fn openai_resblock(d: &LayerDims, vb: VarBuilder) -> Result<Block> {
+    let att = vb.pp("attn");
+    let qkv = Linear::new(
+        att.get((3 * d.hidden, d.hidden), "in_proj_weight")?,
+        Some(att.get(3 * d.hidden, "in_proj_bias")?),
+    );
+    let attn = Attention::new(
+        qkv,
+        candle_nn::linear(d.hidden, d.hidden, att.pp("out_proj"))?,
+        d.heads,
+    )?;
+    let mlp = Mlp::new(
+        candle_nn::linear(d.hidden, d.mlp_hidden, vb.pp("mlp").pp("c_fc"))?,
+        candle_nn::linear(d.mlp_hidden, d.hidden, vb.pp("mlp").pp("c_proj"))?,
+        d.act,
+    );
+    Ok(Block::new(
+        LayerNorm::load(d.hidden, d.eps, vb.pp("ln_1"))?,
+        attn,
+        LayerNorm::load(d.hidden, d.eps, vb.pp("ln_2"))?,
+        mlp,
+    ))
+}
+
+/// The additive causal mask of OpenAI CLIP's text tower (`build_attention_mask`): an `(n, n)`
+/// f32 matrix with `-inf` strictly above the diagonal and 0 elsewhere.
+pub fn causal_mask(n: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let data: Vec<f32> = (0..n)
+        .flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(data, (n, n), device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +311,78 @@ mod tests {
             .unwrap()[0];
         // 0.5·(1 + erf(1/√2)) = 0.8413447; tanh approximation gives 0.8411920.
         assert!((y - 0.841_344_7).abs() < 1e-6, "{y}");
+    }
+    #[test]
+    fn causal_mask_is_minus_inf_above_the_diagonal() {
+        let m = causal_mask(3, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let ninf = f32::NEG_INFINITY;
+        assert_eq!(
+            m,
+            vec![
+                vec![0.0, ninf, ninf],
+                vec![0.0, 0.0, ninf],
+                vec![0.0, 0.0, 0.0]
+            ]
+        );
+    }
+
+    #[test]
+    fn openai_resblock_reads_packed_in_proj() {
+        use candle_nn::VarMap;
+        let dev = Device::Cpu;
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
+        let d = LayerDims {
+            hidden: 8,
+            heads: 2,
+            mlp_hidden: 32,
+            qkv_bias: true,
+            eps: 1e-5,
+            act: Activation::QuickGelu,
+        };
+        let blk = openai_resblock(&d, vb.pp("resblocks.0")).unwrap();
+        let names: std::collections::BTreeSet<String> =
+            vm.data().lock().unwrap().keys().cloned().collect();
+        for k in [
+            "resblocks.0.attn.in_proj_weight",
+            "resblocks.0.attn.in_proj_bias",
+            "resblocks.0.attn.out_proj.weight",
+            "resblocks.0.mlp.c_fc.bias",
+            "resblocks.0.ln_2.weight",
+        ] {
+            assert!(names.contains(k), "{k} not read: {names:?}");
+        }
+        let x = Tensor::randn(0f32, 1.0, (1, 4, 8), &dev).unwrap();
+        let mask = causal_mask(4, &dev).unwrap();
+        let y = blk.forward(&x, Some(&mask)).unwrap();
+        assert_eq!(y.dims(), &[1, 4, 8]);
+        // causal: the first token's output does not depend on later tokens
+        let x2 = Tensor::cat(
+            &[
+                x.narrow(1, 0, 1).unwrap(),
+                (x.narrow(1, 1, 3).unwrap() * 3.0).unwrap(),
+            ],
+            1,
+        )
+        .unwrap();
+        let y2 = blk.forward(&x2, Some(&mask)).unwrap();
+        let a: Vec<f32> = y
+            .narrow(1, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let b: Vec<f32> = y2
+            .narrow(1, 0, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(a, b);
     }
 }

@@ -13,13 +13,16 @@ use crate::video::{Frame, ReaderKind};
 pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
-pub mod imaging_quality;
-pub mod motion_smoothness;
 pub mod dynamic_degree;
 pub mod human_action;
+pub mod imaging_quality;
+pub mod motion_smoothness;
+pub mod overall_consistency;
 pub mod scene;
 pub mod subject_consistency;
 pub mod temporal_flickering;
+pub mod temporal_style;
+pub mod viclip_similarity;
 
 /// VBench's 16 dimensions, in `build_full_dimension_list` order.
 pub const ALL: [&str; 16] = [
@@ -48,6 +51,8 @@ pub const IMPLEMENTED: &[&str] = &[
     aesthetic_quality::NAME,
     imaging_quality::NAME,
     scene::NAME,
+    temporal_style::NAME,
+    overall_consistency::NAME,
     human_action::NAME,
     temporal_flickering::NAME,
     motion_smoothness::NAME,
@@ -118,6 +123,8 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         dynamic_degree::NAME => Box::new(dynamic_degree::DynamicDegree::load(hub)?),
         human_action::NAME => Box::new(human_action::HumanAction::load(hub)?),
         scene::NAME => Box::new(scene::Scene::load(hub)?),
+        overall_consistency::NAME => Box::new(overall_consistency::OverallConsistency::load(hub)?),
+        temporal_style::NAME => Box::new(temporal_style::TemporalStyle::load(hub)?),
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",

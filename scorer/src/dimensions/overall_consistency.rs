@@ -1,0 +1,36 @@
+//! `overall_consistency`: mirrors `vbench/overall_consistency.py`: the ViCLIP cosine between 8
+//! `middle`-sampled frames and the raw prompt, per video; aggregate = mean over videos. The
+//! computation is shared with the other ViCLIP dimension ([`super::viclip_similarity`]); only
+//! the prompts differ: in VBench's standard mode :overall_consistency:the 93 prompts of VBench's suite whose dimension list holds it (shared with aesthetic and imaging quality).
+
+use super::viclip_similarity::ViClipSimilarity;
+use super::{Dimension, VideoInput, VideoScorer};
+use crate::error::{ScoreError, VideoErrorKind};
+use crate::hub::ModelHub;
+use crate::video::ReaderKind;
+
+pub const NAME: &str = "overall_consistency";
+
+pub struct OverallConsistency(ViClipSimilarity);
+
+impl OverallConsistency {
+    pub fn load(hub: &ModelHub) -> Result<Self, ScoreError> {
+        Ok(Self(ViClipSimilarity::load(NAME, hub)?))
+    }
+}
+
+impl Dimension for OverallConsistency {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn reader(&self) -> ReaderKind {
+        ReaderKind::Decord
+    }
+    fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind> {
+        self.0.start(video)
+    }
+    /// `read_frames_decord_by_fps` samples by decord's `len(vr)`.
+    fn needs_packet_count(&self) -> bool {
+        true
+    }
+}
