@@ -1,4 +1,5 @@
 //! Shared pieces of the command-line tools: argument groups and terminal progress.
 
 pub mod args;
+pub mod console;
 pub mod progress;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use vbench_cli::console::ConsoleUi;
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::images::DEFAULT_MODEL;
 use vbench_generate::models::ModelTable;
@@ -19,7 +20,6 @@ use vbench_generate::prices::PriceTable;
 use vbench_generate::provider::WaitOptions;
 use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
 use vbench_generate::storyboard::{self, Options};
-use vbench_generate::videos::Ui;
 use vbench_prompt::cli_args::LlmArgs;
 use vbench_prompt::input::{read_prompt, PromptSource};
 use vbench_prompt::storyboard_create::{self, MAX_CLIPS};
@@ -62,40 +62,8 @@ struct Args {
     llm: LlmArgs,
 }
 
-struct ConsoleUi;
-
-impl Ui for ConsoleUi {
-    fn notice(&self, msg: &str) {
-        eprintln!("{msg}");
-    }
-    fn step(&self, _: &str) {}
-    fn print(&self, msg: &str) {
-        println!("{msg}");
-    }
-    fn ask(&self, _: &str) -> Option<String> {
-        None
-    }
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    vbench_cli::console::run_main(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -167,7 +135,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &PriceTable::builtin(),
         &table,
         &cancel,
-        &ConsoleUi,
+        &ConsoleUi {
+            verbose: false,
+            interactive: false,
+        },
     )
     .await?;
     println!("storyboard: {}", out.metadata.display());

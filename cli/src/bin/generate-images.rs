@@ -13,13 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
+use vbench_cli::console::{secs, ConsoleUi};
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::images::{self, HttpVqa, Options, DEFAULT_MODEL};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
 use vbench_generate::provider::WaitOptions;
 use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
-use vbench_generate::videos::Ui;
 use vbench_prompt::input::{read_prompt, PromptSource};
 use vbench_scorer::image_scores::{ImageScorer, METRICS};
 use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
@@ -99,57 +99,14 @@ struct Args {
     verbose: bool,
 }
 
-struct ConsoleUi {
-    verbose: bool,
-}
-
-impl Ui for ConsoleUi {
-    fn notice(&self, msg: &str) {
-        eprintln!("{msg}");
-    }
-    fn step(&self, msg: &str) {
-        if self.verbose {
-            eprintln!("{msg}");
-        }
-    }
-    fn print(&self, msg: &str) {
-        println!("{msg}");
-    }
-    fn ask(&self, _: &str) -> Option<String> {
-        None
-    }
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn secs(x: f64, what: &str) -> anyhow::Result<Duration> {
-    anyhow::ensure!(x.is_finite() && x > 0.0, "{what} must be > 0 seconds");
-    Ok(Duration::from_secs_f64(x))
+    vbench_cli::console::run_main(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ui = ConsoleUi {
         verbose: args.verbose,
+        interactive: true,
     };
     let cwd = std::env::current_dir().context("no working directory")?;
     let prompt =

@@ -2,7 +2,7 @@
 //! process, ranking, metadata, trace and an HTML report (epic 9, Story 9.2). The logic is in
 //! `vbench_generate::videos`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,13 +12,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
+use vbench_cli::console::{secs, ConsoleUi};
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
 use vbench_generate::provider::WaitOptions;
 use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
 use vbench_generate::scoring::Scorer;
-use vbench_generate::videos::{self, ImageRef, Mode, Options, Ui};
+use vbench_generate::videos::{self, ImageRef, Mode, Options};
 use vbench_prompt::input::{read_prompt, PromptSource};
 use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
 
@@ -135,66 +136,14 @@ struct Args {
     verbose: bool,
 }
 
-struct ConsoleUi {
-    verbose: bool,
-}
-
-impl Ui for ConsoleUi {
-    fn notice(&self, msg: &str) {
-        eprintln!("{msg}");
-    }
-    fn step(&self, msg: &str) {
-        if self.verbose {
-            eprintln!("{msg}");
-        }
-    }
-    fn print(&self, msg: &str) {
-        println!("{msg}");
-    }
-    fn ask(&self, question: &str) -> Option<String> {
-        eprint!("{question}");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn secs(x: f64, what: &str) -> anyhow::Result<Duration> {
-    anyhow::ensure!(
-        x.is_finite() && x > 0.0,
-        "{what} must be a positive number of seconds"
-    );
-    Ok(Duration::from_secs_f64(x))
+    vbench_cli::console::run_main(run(Args::parse()))
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ui = ConsoleUi {
         verbose: args.verbose,
+        interactive: true,
     };
     let cwd = std::env::current_dir().context("no working directory")?;
     // --- inputs and mode
