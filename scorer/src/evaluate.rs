@@ -342,10 +342,7 @@ pub fn run(
     let all_jobs = jobs;
     let jobs: Vec<&VideoJob> = all_jobs
         .iter()
-        .filter(|j| {
-            cfg.shard
-                .map_or(true, |s| s.contains(&j.input.display_path))
-        })
+        .filter(|j| cfg.shard.is_none_or(|s| s.contains(&j.input.display_path)))
         .collect();
     let jsonl = per_video_path(cfg);
     let previous: HashMap<String, VideoLine> = if cfg.resume {

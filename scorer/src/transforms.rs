@@ -8,6 +8,8 @@ use vbench_models::nn::resample;
 use crate::video::Frame;
 
 pub const CLIP_MEAN: [f32; 3] = [0.48145466, 0.4578275, 0.40821073];
+// the digits OpenAI's CLIP writes, kept as they are so the constants read the same
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.26862954, 0.26130258, 0.27577711];
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
@@ -60,6 +62,7 @@ pub fn to_planar_f32(frame: &Frame) -> Vec<f32> {
 }
 
 /// Crops a planar (C, H, W) buffer.
+#[allow(clippy::too_many_arguments)]
 pub fn crop_planar(
     src: &[f32],
     c: usize,

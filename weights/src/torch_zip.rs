@@ -18,8 +18,9 @@ fn open(path: &Path) -> candle_core::Result<Archive> {
     let file = || -> candle_core::Result<BufReader<std::fs::File>> {
         Ok(BufReader::new(std::fs::File::open(path)?))
     };
-    let mut at_zero = zip::read::Config::default();
-    at_zero.archive_offset = zip::read::ArchiveOffset::Known(0);
+    let at_zero = zip::read::Config {
+        archive_offset: zip::read::ArchiveOffset::Known(0),
+    };
     match zip::ZipArchive::with_config(at_zero, file()?) {
         Ok(z) => Ok(z),
         Err(_) => zip::ZipArchive::new(file()?).map_err(candle_core::Error::wrap),
