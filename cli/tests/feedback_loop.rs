@@ -803,3 +803,40 @@ fn sigkill_during_stage_2_resumes_without_paying_finished_images_again() {
     assert!((s["stages"][1]["cost_usd"].as_f64().unwrap() - 2.0 * 0.003).abs() < 1e-9);
     check_costs(&dir);
 }
+
+#[test]
+fn prompt_only_needs_no_replicate_token() {
+    let st = setup();
+    let run = |args: &[&str]| {
+        let mut c = st.cmd(args);
+        c.env_remove("REPLICATE_API_TOKEN").stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let o = run(&[
+        "prompt.txt",
+        "--workflow",
+        "prompt-only",
+        "--llm",
+        "offline",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = st.loop_dir();
+    assert_eq!(
+        json(&dir.join("workflow_summary.json"))["status"],
+        "completed"
+    );
+    // resuming a prompt-only checkpoint needs none either
+    let o = run(&["--resume", dir.to_str().unwrap(), "--llm", "offline"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(st.api.requests().is_empty());
+    // a workflow that generates still demands it, before anything is made
+    std::fs::remove_dir_all(st.root.join("out")).unwrap();
+    let o = run(&["prompt.txt", "--workflow", "image-only", "--llm", "offline"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no Replicate token"),
+        "{}",
+        text(&o)
+    );
+    assert!(st.api.requests().is_empty());
+}
