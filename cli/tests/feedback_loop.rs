@@ -840,3 +840,89 @@ fn prompt_only_needs_no_replicate_token() {
     );
     assert!(st.api.requests().is_empty());
 }
+
+#[test]
+fn sigkill_during_stage_3_resumes_without_paying_finished_frames_again() {
+    let st = setup();
+    // 2 clips = 4 frames: frames 1 and 2 finish, frame 3 stays processing until the kill; the
+    // resumed run's frames 3 and 4 get the last two scripts
+    let ok = || Script::Succeed {
+        url: st.png_url.clone(),
+        predict_time: 1.0,
+        polls: 0,
+    };
+    st.api
+        .script(IMAGE_MODEL, [ok(), ok(), Script::Stuck, ok(), ok()]);
+    st.videos(2);
+    let args = [
+        "prompt.txt",
+        "--workflow",
+        "video-only",
+        "--storyboard-clips",
+        "2",
+        "--num-video-attempts",
+        "1",
+        "--llm",
+        "offline",
+        "--prediction-timeout",
+        "300",
+    ];
+    let mut child = st.cmd(&args).stdin(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while st.creates(IMAGE_MODEL) < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "stage 3 never reached its third frame"
+        );
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("exited early: {s:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let dir = st.loop_dir();
+    let cp = json(&dir.join("checkpoint.json"));
+    let sb = cp["stages"][0].clone();
+    assert_eq!(sb["stage_name"], "storyboard");
+    assert_eq!(sb["status"], "running");
+    assert!(sb["progress"]["plan"].is_object(), "{sb}");
+    let paid_before = sb["cost_usd"].as_f64().unwrap();
+    assert!((paid_before - 2.0 * 0.003).abs() < 1e-9, "{sb}");
+
+    let o = st.run(
+        &[
+            "--resume",
+            dir.to_str().unwrap(),
+            "--llm",
+            "offline",
+            "--prediction-timeout",
+            "300",
+        ],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 creates before the kill + 2 after: frames 1 and 2 were not created again
+    assert_eq!(st.creates(IMAGE_MODEL), 5);
+    assert_eq!(st.creates(VIDEO_MODEL), 2);
+    let trace = json(&dir.join("stage_03_storyboard/storyboard_trace.json"));
+    let preds = trace["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 4);
+    let reused: Vec<bool> = preds.iter().map(|p| p["reused"] == true).collect();
+    assert_eq!(reused, [true, true, false, false]);
+    let meta = json(&dir.join("stage_03_storyboard/storyboard_metadata.json"));
+    for c in meta["clips"].as_array().unwrap() {
+        for k in ["start_frame_path", "end_frame_path"] {
+            let f = c[k].as_str().unwrap();
+            assert!(dir.join("stage_03_storyboard").join(f).is_file(), "{f}");
+        }
+    }
+    // the stage was resumed, not set aside and run again
+    assert!(!dir.join("retries").exists());
+    let s = json(&dir.join("workflow_summary.json"));
+    assert_eq!(s["status"], "completed");
+    // each of the four frames is counted once
+    assert!((s["stages"][0]["cost_usd"].as_f64().unwrap() - 4.0 * 0.003).abs() < 1e-9);
+    check_costs(&dir);
+}

@@ -7,18 +7,19 @@
 //!   out exactly as the tool's own run folder (`enhance-image-prompt`, `generate-images`,
 //!   `create-storyboard`, `enhance-video-prompt`, `generate-videos`);
 //! * `checkpoint.json` ([`state::Checkpoint`]): written atomically after every stage and after
-//!   every finished generation inside stages 2 and 5;
+//!   every finished generation inside stages 2, 3 and 5;
 //! * `workflow_summary.json`, `index.html` ([`summary`]);
-//! * `retries/`: earlier tries of a stage (interactive retry/feedback, or a prompt/storyboard
-//!   stage that was interrupted), kept because they were paid for.
+//! * `retries/`: earlier tries of a stage (interactive retry/feedback, or a prompt stage that
+//!   was interrupted), kept because they were paid for.
 //!
 //! Stage 5 is image-to-video from stage 2's best image when the workflow has images, one
 //! generation per clip from stage 3's storyboard when there is one, else text-to-video.
 //!
 //! Resume continues from the first stage that is not completed. A generation stage reuses the
-//! images/videos its interrupted run had finished (not created nor charged again); a
-//! generation in flight when the process died is made again. Prompt and storyboard stages are
-//! run again whole (their partial folder is set aside under `retries/`).
+//! images/videos its interrupted run had finished (not created nor charged again), the
+//! storyboard stage its recorded plan and finished frames; a generation in flight when the
+//! process died is made again. Prompt stages are run again whole (their partial folder is set
+//! aside under `retries/`).
 
 pub mod state;
 pub mod summary;
@@ -417,7 +418,7 @@ impl<P: Provider> Loop<'_, P> {
         }
     }
 
-    async fn storyboard_stage(&self) -> StageResult {
+    async fn storyboard_stage(&self, resume: bool) -> StageResult {
         let env = self.env;
         let s = Stage::Storyboard;
         let plan = self.cp().plan.clone();
@@ -429,23 +430,69 @@ impl<P: Provider> Loop<'_, P> {
         self.update(s, |r| {
             r.inputs = json!({"prompt": prompt, "clips": n, "model": plan.image_model, "feedback": r.feedback});
         });
-        let (sb_plan, record) =
-            match vbench_prompt::storyboard_create::plan(env.agents, &prompt, n).await {
+        // the plan (a paid LLM call) is recorded in the checkpoint: a resumed stage reuses it,
+        // so that its frame prompts, and with them the finished frames, stay valid
+        let recorded = if resume {
+            self.record(s).progress.and_then(|p| {
+                let sb = serde_json::from_value(p.get("plan")?.clone()).ok()?;
+                let rec = serde_json::from_value(p.get("plan_record")?.clone()).ok()?;
+                (p.get("prompt")? == &json!(prompt)).then_some((sb, rec))
+            })
+        } else {
+            None
+        };
+        let (sb_plan, record) = match recorded {
+            Some(x) => {
+                env.ui
+                    .notice("note: the storyboard plan is reused from the interrupted run");
+                x
+            }
+            None => match vbench_prompt::storyboard_create::plan(env.agents, &prompt, n).await {
                 Ok(x) => x,
                 Err(e) => return StageResult::failed(e, 0.0),
-            };
+            },
+        };
         let llm_cost = record.cost_usd.unwrap_or(0.0);
+        let earlier = self.record(s).earlier_tries_cost_usd;
+        self.update(s, |r| {
+            r.progress = Some(
+                json!({"prompt": prompt, "plan": sb_plan, "plan_record": record,
+                "frames_cost_usd": 0.0}),
+            );
+            r.cost_usd = earlier + llm_cost;
+        });
+        if let Err(e) = self.save() {
+            return StageResult::failed(e, llm_cost);
+        }
+        let (cp_lock, dir, ui) = (&self.cp, self.dir.as_path(), env.ui);
+        let on_frame = move |frames_cost: f64| {
+            let mut cp = cp_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = cp.stages.iter_mut().find(|r| r.stage == s) {
+                if let Some(p) = r.progress.as_mut() {
+                    p["frames_cost_usd"] = json!(frames_cost);
+                }
+                r.cost_usd = earlier + llm_cost + frames_cost;
+            }
+            if let Err(e) = cp.save(dir) {
+                ui.notice(&format!("cannot write the checkpoint: {e}"));
+            }
+        };
         let opts = crate::storyboard::Options {
             prompt,
-            output_dir: self.dir.join(".work"),
+            output_dir: self.dir.clone(),
             model: plan.image_model.clone(),
             fallback_models: plan.image_fallback_models.clone(),
             aspect_ratio: plan.aspect_ratio.clone(),
             seed: plan.seed,
-            max_cost: self.budget_left(),
+            max_cost: self.budget_left().map(|b| (b - llm_cost).max(0.0)),
             attempt: env.attempt,
         };
-        let out = match crate::storyboard::run(
+        let hooks = crate::storyboard::Hooks {
+            run_dir: Some(self.dir.join(s.folder())),
+            resume,
+            on_frame: Some(&on_frame),
+        };
+        let out = match crate::storyboard::run_with(
             env.provider,
             &sb_plan,
             &record,
@@ -454,6 +501,7 @@ impl<P: Provider> Loop<'_, P> {
             env.table,
             env.cancel,
             env.ui,
+            &hooks,
         )
         .await
         {
@@ -461,10 +509,8 @@ impl<P: Provider> Loop<'_, P> {
             Err(e) => return StageResult::failed(e, llm_cost),
         };
         let cost = out.cost_usd + llm_cost;
-        let folder = match self.adopt(&out.dir, s) {
-            Ok(f) => f,
-            Err(e) => return StageResult::failed(e, cost),
-        };
+        // (out.dir is this folder, canonicalized)
+        let folder = self.dir.join(s.folder());
         if is_cancelled(env.cancel) {
             return StageResult::interrupted(cost);
         }
@@ -633,7 +679,7 @@ impl<P: Provider> Loop<'_, P> {
         match s {
             Stage::ImagePrompt | Stage::VideoPrompt => self.prompt_stage(s).await,
             Stage::ImageGeneration => self.image_stage(resume).await,
-            Stage::Storyboard => self.storyboard_stage().await,
+            Stage::Storyboard => self.storyboard_stage(resume).await,
             Stage::VideoGeneration => self.video_stage(resume).await,
         }
     }
