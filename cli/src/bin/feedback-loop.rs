@@ -44,7 +44,7 @@ image-only   stage_01_image_prompt, stage_02_image_generation, [stage_03_storybo
 video-only   [stage_03_storyboard], stage_04_video_prompt, stage_05_video_generation (text-to-video, or the storyboard's clips)\n  \
 prompt-only  stage_01_image_prompt, stage_04_video_prompt (nothing generated on the provider)\n\
 Every run folder holds checkpoint.json (rewritten after each stage and each finished generation), workflow_summary.json and index.html.\n\
---resume PATH (checkpoint.json or its folder) continues from the first unfinished stage; finished images, storyboard frames and videos are not generated or paid again. \
+--resume PATH (checkpoint.json or its folder) continues from the first unfinished stage; finished images, storyboard frames and videos are not generated or paid again, and finished LLM calls of an interrupted prompt stage are replayed from its journal. \
 The workflow options come from the checkpoint; give the provider, LLM, device and weights options again.\n\
 The Replicate token is read from REPLICATE_API_TOKEN (environment, then ./.env); prompt-only needs none.\n\
 Exit status: 0 completed, 1 a stage failed, 2 bad options/input or a refused checkpoint, 130 interrupted (the resume command is printed)."

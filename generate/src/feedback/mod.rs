@@ -18,19 +18,22 @@
 //! Resume continues from the first stage that is not completed. A generation stage reuses the
 //! images/videos its interrupted run had finished (not created nor charged again), the
 //! storyboard stage its recorded plan and finished frames; a generation in flight when the
-//! process died is made again. Prompt stages are run again whole (their partial folder is set
-//! aside under `retries/`).
+//! process died is made again. Prompt stages are run again (their partial folder is set aside
+//! under `retries/`), but the LLM calls the interrupted run had finished are answered from its
+//! journal (`<stage folder>.llm_journal.json` while the stage runs, [`LLM_JOURNAL`] in the stage
+//! folder once it completes) as long as the requests are the same, so they are not paid again.
 
 pub mod state;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use vbench_prompt::agents::Agents;
+use vbench_prompt::agents::{Agents, Backend};
 use vbench_prompt::enhance::{LoopOptions, Progress, RunOptions, Tool};
+use vbench_prompt::journal::ChatJournal;
 use vbench_scorer::image_scores::{ImageScorer, SkippedMetric};
 
 use crate::attempt::AttemptOptions;
@@ -42,6 +45,9 @@ use crate::scoring::Scorer;
 use crate::videos::{self, fold_feedback, GenerationProgress, Hooks, ImageRef, Mode, Ui};
 use state::{now, FeedbackRecord, SUMMARY_FILE};
 pub use state::{Checkpoint, LoopError, Plan, Stage, StageRecord, Workflow};
+
+/// A prompt stage's journal of finished LLM calls ([`ChatJournal`]), in its stage folder.
+pub const LLM_JOURNAL: &str = "llm_journal.json";
 
 /// Most tries of one stage in `--interactive` mode.
 pub const MAX_STAGE_TRIES: u32 = 10;
@@ -222,7 +228,13 @@ impl<P: Provider> Loop<'_, P> {
         }
     }
 
-    async fn prompt_stage(&self, s: Stage) -> StageResult {
+    /// Where a prompt stage's LLM calls are journaled while it runs (moved into the stage folder
+    /// as [`LLM_JOURNAL`] when it completes).
+    fn journal_path(&self, s: Stage) -> PathBuf {
+        self.dir.join(format!("{}.{LLM_JOURNAL}", s.folder()))
+    }
+
+    async fn prompt_stage(&self, s: Stage, resume: bool) -> StageResult {
         let env = self.env;
         let plan = self.cp().plan.clone();
         let video = s == Stage::VideoPrompt;
@@ -268,7 +280,26 @@ impl<P: Provider> Loop<'_, P> {
             output_dir: self.dir.join(".work"),
             notices: Vec::new(),
         };
-        let out = match vbench_prompt::run(env.agents, &opts, &UiProgress(env.ui)).await {
+        // every finished LLM call is journaled; a resumed stage replays them instead of paying
+        // them again (the HTTP backend only: offline calls cost nothing)
+        let journal_path = self.journal_path(s);
+        let journal = if matches!(env.agents.backend, Backend::Http(_)) {
+            match ChatJournal::open(&journal_path, resume) {
+                Ok(j) => Some(Arc::new(j)),
+                Err(e) => return StageResult::failed(e, 0.0),
+            }
+        } else {
+            None
+        };
+        env.agents.set_journal(journal.clone());
+        let res = vbench_prompt::run(env.agents, &opts, &UiProgress(env.ui)).await;
+        env.agents.set_journal(None);
+        if let Some(n) = journal.as_ref().map(|j| j.replayed()).filter(|n| *n > 0) {
+            env.ui.notice(&format!(
+                "note: {n} LLM call(s) replayed from the interrupted run's journal (not paid again)"
+            ));
+        }
+        let out = match res {
             Ok(o) => o,
             Err(f) => {
                 if let Some(d) = &f.trace_dir {
@@ -285,6 +316,12 @@ impl<P: Provider> Loop<'_, P> {
             Ok(f) => f,
             Err(e) => return StageResult::failed(e, 0.0),
         };
+        if journal_path.is_file() {
+            let to = folder.join(LLM_JOURNAL);
+            if let Err(e) = std::fs::rename(&journal_path, &to) {
+                return StageResult::failed(werr(&journal_path, e), 0.0);
+            }
+        }
         let v = serde_json::to_value(&out.summary).unwrap_or(Value::Null);
         let cost = v["cost"]["total_cost_usd"].as_f64().unwrap_or(0.0);
         let sb_file = folder.join("storyboard_enhanced_motion_prompts.json");
@@ -677,7 +714,7 @@ impl<P: Provider> Loop<'_, P> {
 
     async fn run_stage(&self, s: Stage, resume: bool) -> StageResult {
         match s {
-            Stage::ImagePrompt | Stage::VideoPrompt => self.prompt_stage(s).await,
+            Stage::ImagePrompt | Stage::VideoPrompt => self.prompt_stage(s, resume).await,
             Stage::ImageGeneration => self.image_stage(resume).await,
             Stage::Storyboard => self.storyboard_stage(resume).await,
             Stage::VideoGeneration => self.video_stage(resume).await,
