@@ -803,3 +803,220 @@ fn sigkill_during_stage_2_resumes_without_paying_finished_images_again() {
     assert!((s["stages"][1]["cost_usd"].as_f64().unwrap() - 2.0 * 0.003).abs() < 1e-9);
     check_costs(&dir);
 }
+
+#[test]
+fn prompt_only_needs_no_replicate_token() {
+    let st = setup();
+    let run = |args: &[&str]| {
+        let mut c = st.cmd(args);
+        c.env_remove("REPLICATE_API_TOKEN").stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let o = run(&[
+        "prompt.txt",
+        "--workflow",
+        "prompt-only",
+        "--llm",
+        "offline",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dir = st.loop_dir();
+    assert_eq!(
+        json(&dir.join("workflow_summary.json"))["status"],
+        "completed"
+    );
+    // resuming a prompt-only checkpoint needs none either
+    let o = run(&["--resume", dir.to_str().unwrap(), "--llm", "offline"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(st.api.requests().is_empty());
+    // a workflow that generates still demands it, before anything is made
+    std::fs::remove_dir_all(st.root.join("out")).unwrap();
+    let o = run(&["prompt.txt", "--workflow", "image-only", "--llm", "offline"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no Replicate token"),
+        "{}",
+        text(&o)
+    );
+    assert!(st.api.requests().is_empty());
+}
+
+#[test]
+fn sigkill_during_stage_3_resumes_without_paying_finished_frames_again() {
+    let st = setup();
+    // 2 clips = 4 frames: frames 1 and 2 finish, frame 3 stays processing until the kill; the
+    // resumed run's frames 3 and 4 get the last two scripts
+    let ok = || Script::Succeed {
+        url: st.png_url.clone(),
+        predict_time: 1.0,
+        polls: 0,
+    };
+    st.api
+        .script(IMAGE_MODEL, [ok(), ok(), Script::Stuck, ok(), ok()]);
+    st.videos(2);
+    let args = [
+        "prompt.txt",
+        "--workflow",
+        "video-only",
+        "--storyboard-clips",
+        "2",
+        "--num-video-attempts",
+        "1",
+        "--llm",
+        "offline",
+        "--prediction-timeout",
+        "300",
+    ];
+    let mut child = st.cmd(&args).stdin(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while st.creates(IMAGE_MODEL) < 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "stage 3 never reached its third frame"
+        );
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("exited early: {s:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let dir = st.loop_dir();
+    let cp = json(&dir.join("checkpoint.json"));
+    let sb = cp["stages"][0].clone();
+    assert_eq!(sb["stage_name"], "storyboard");
+    assert_eq!(sb["status"], "running");
+    assert!(sb["progress"]["plan"].is_object(), "{sb}");
+    let paid_before = sb["cost_usd"].as_f64().unwrap();
+    assert!((paid_before - 2.0 * 0.003).abs() < 1e-9, "{sb}");
+
+    let o = st.run(
+        &[
+            "--resume",
+            dir.to_str().unwrap(),
+            "--llm",
+            "offline",
+            "--prediction-timeout",
+            "300",
+        ],
+        None,
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // 3 creates before the kill + 2 after: frames 1 and 2 were not created again
+    assert_eq!(st.creates(IMAGE_MODEL), 5);
+    assert_eq!(st.creates(VIDEO_MODEL), 2);
+    let trace = json(&dir.join("stage_03_storyboard/storyboard_trace.json"));
+    let preds = trace["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 4);
+    let reused: Vec<bool> = preds.iter().map(|p| p["reused"] == true).collect();
+    assert_eq!(reused, [true, true, false, false]);
+    let meta = json(&dir.join("stage_03_storyboard/storyboard_metadata.json"));
+    for c in meta["clips"].as_array().unwrap() {
+        for k in ["start_frame_path", "end_frame_path"] {
+            let f = c[k].as_str().unwrap();
+            assert!(dir.join("stage_03_storyboard").join(f).is_file(), "{f}");
+        }
+    }
+    // the stage was resumed, not set aside and run again
+    assert!(!dir.join("retries").exists());
+    let s = json(&dir.join("workflow_summary.json"));
+    assert_eq!(s["status"], "completed");
+    // each of the four frames is counted once
+    assert!((s["stages"][0]["cost_usd"].as_f64().unwrap() - 4.0 * 0.003).abs() < 1e-9);
+    check_costs(&dir);
+}
+
+#[test]
+fn sigkill_during_stage_1_resumes_without_repeating_finished_llm_calls() {
+    use enhance_support::{image_critique, MockLlm, Reply, DEFAULT_DIRECTOR};
+    let st = setup();
+    let llm = MockLlm::start();
+    // stage 1: director 1 and critique 1 (50: another iteration) finish; director 2 hangs until
+    // the process is killed; the resumed director 2 gets another prompt (so that critique 2's
+    // request differs from critique 1's)
+    llm.push("prompt_engineer", [image_critique(50.0)]);
+    llm.push(
+        "director",
+        [
+            Reply::Chat(DEFAULT_DIRECTOR.into()),
+            Reply::Hang(Duration::from_secs(120)),
+            Reply::Chat(
+                "Low-angle close-up: a cat walks along a beach at dusk, soft rim light.".into(),
+            ),
+        ],
+    );
+    let llm_args = ["--llm", "openai", "--llm-base-url", llm.base_url.as_str()];
+    let mut args = vec![
+        "prompt.txt",
+        "--workflow",
+        "prompt-only",
+        "--max-iterations-image",
+        "2",
+        "--max-iterations-video",
+        "1",
+    ];
+    args.extend(llm_args);
+    let mut child = st
+        .cmd(&args)
+        .env("OPENAI_API_KEY", enhance_support::KEY)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while llm.requests_for("director").len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "stage 1 never reached its second director call"
+        );
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("exited early: {s:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let before: Vec<serde_json::Value> = llm
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(before.len(), 3, "director 1, critique 1, director 2");
+    let dir = st.loop_dir();
+    assert!(dir.join("stage_01_image_prompt.llm_journal.json").is_file());
+
+    let mut args = vec!["--resume", dir.to_str().unwrap()];
+    args.extend(llm_args);
+    let o = st.run(&args, None, &[("OPENAI_API_KEY", enhance_support::KEY)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("2 LLM call(s) replayed"),
+        "{}",
+        text(&o)
+    );
+    let all: Vec<serde_json::Value> = llm
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body.clone())
+        .collect();
+    let count = |b: &serde_json::Value| all.iter().filter(|x| *x == b).count();
+    // the two finished calls were sent once; the one in flight at the kill is sent again
+    assert_eq!(count(&before[0]), 1);
+    assert_eq!(count(&before[1]), 1);
+    assert_eq!(count(&before[2]), 2);
+    // after the resume: stage 1's director 2 and critique 2 (90 stops it), stage 4's director
+    // and critique; nothing else
+    assert_eq!(llm.requests_for("director").len(), 2 + 2, "{}", text(&o));
+    assert_eq!(llm.requests_for("prompt_engineer").len(), 1 + 2);
+    let j = json(&dir.join("stage_01_image_prompt/llm_journal.json"));
+    assert_eq!(j["calls"].as_array().unwrap().len(), 4);
+    assert!(!dir.join("stage_01_image_prompt.llm_journal.json").exists());
+    let s = json(&dir.join("workflow_summary.json"));
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["stages"][0]["outputs"]["total_iterations"], 2);
+    check_costs(&dir);
+}

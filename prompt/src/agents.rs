@@ -224,6 +224,22 @@ impl Agents {
         }
     }
 
+    /// [`HttpLlm::set_journal`] on the HTTP backend (the offline backend makes no paid call and
+    /// keeps none); returns whether a journal is in use.
+    pub fn set_journal(
+        &self,
+        journal: Option<std::sync::Arc<crate::journal::ChatJournal>>,
+    ) -> bool {
+        match &self.backend {
+            Backend::Http(h) => {
+                let on = journal.is_some();
+                h.set_journal(journal);
+                on
+            }
+            Backend::Offline => false,
+        }
+    }
+
     pub fn endpoint(&self) -> Option<&str> {
         match &self.backend {
             Backend::Http(h) => Some(h.endpoint()),

@@ -58,6 +58,8 @@ pub enum LlmError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    #[error("{0}")]
+    Journal(String),
 }
 
 /// Everything that can stop an enhancement run.

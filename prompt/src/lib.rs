@@ -12,6 +12,7 @@ pub mod config;
 pub mod enhance;
 pub mod error;
 pub mod input;
+pub mod journal;
 pub mod llm;
 pub mod motion;
 pub mod offline;

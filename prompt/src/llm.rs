@@ -146,6 +146,7 @@ pub struct HttpLlm {
     client: reqwest::Client,
     endpoint: String,
     json_mode: AtomicBool,
+    journal: std::sync::Mutex<Option<std::sync::Arc<crate::journal::ChatJournal>>>,
 }
 
 impl fmt::Debug for HttpLlm {
@@ -177,7 +178,21 @@ impl HttpLlm {
             client,
             endpoint,
             json_mode: AtomicBool::new(true),
+            journal: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Records every finished [`HttpLlm::chat`] in `journal` and answers calls from it (see
+    /// [`crate::journal`]); `None` ends that.
+    pub fn set_journal(&self, journal: Option<std::sync::Arc<crate::journal::ChatJournal>>) {
+        *self.journal.lock().unwrap_or_else(|e| e.into_inner()) = journal;
+    }
+
+    fn journal(&self) -> Option<std::sync::Arc<crate::journal::ChatJournal>> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn endpoint(&self) -> &str {
@@ -229,6 +244,18 @@ impl HttpLlm {
 
     /// Sends one chat completion with retries. See the module docs for the policy.
     pub async fn chat(&self, req: &ChatRequest) -> Result<ChatReply, LlmError> {
+        let journal = self.journal();
+        if let Some(reply) = journal.as_ref().and_then(|j| j.replay(req)) {
+            return Ok(reply);
+        }
+        let reply = self.send_chat(req).await?;
+        if let Some(j) = &journal {
+            j.record(req, &reply).map_err(LlmError::Journal)?;
+        }
+        Ok(reply)
+    }
+
+    async fn send_chat(&self, req: &ChatRequest) -> Result<ChatReply, LlmError> {
         let start = Instant::now();
         let mut attempts = 0u32;
         let mut failures = 0u32;

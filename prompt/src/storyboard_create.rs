@@ -119,7 +119,7 @@ fn system(n: usize) -> String {
 }
 
 /// How the plan was made, for the trace.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlanRecord {
     pub backend: String,
     pub model: String,

@@ -28,6 +28,10 @@ use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
 /// `--interactive`.
 const FORCE_INTERACTIVE_VAR: &str = "VBENCH_GENERATE_INTERACTIVE_STDIN";
 
+/// Stands in for a missing Replicate token in `--workflow prompt-only`, which never calls the
+/// provider.
+const UNUSED_TOKEN: &str = "unused-prompt-only-workflow";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "feedback-loop",
@@ -40,9 +44,9 @@ image-only   stage_01_image_prompt, stage_02_image_generation, [stage_03_storybo
 video-only   [stage_03_storyboard], stage_04_video_prompt, stage_05_video_generation (text-to-video, or the storyboard's clips)\n  \
 prompt-only  stage_01_image_prompt, stage_04_video_prompt (nothing generated on the provider)\n\
 Every run folder holds checkpoint.json (rewritten after each stage and each finished generation), workflow_summary.json and index.html.\n\
---resume PATH (checkpoint.json or its folder) continues from the first unfinished stage; finished images/videos are not generated or paid again. \
+--resume PATH (checkpoint.json or its folder) continues from the first unfinished stage; finished images, storyboard frames and videos are not generated or paid again, and finished LLM calls of an interrupted prompt stage are replayed from its journal. \
 The workflow options come from the checkpoint; give the provider, LLM, device and weights options again.\n\
-The Replicate token is read from REPLICATE_API_TOKEN (environment, then ./.env).\n\
+The Replicate token is read from REPLICATE_API_TOKEN (environment, then ./.env); prompt-only needs none.\n\
 Exit status: 0 completed, 1 a stage failed, 2 bad options/input or a refused checkpoint, 130 interrupted (the resume command is printed)."
 )]
 struct Args {
@@ -248,10 +252,25 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = &notice {
         eprintln!("note: {n}");
     }
-    // --- provider (the token is needed even for prompt-only: a resumed or retried workflow
-    // is the same command line)
-    let token = Token::from_env(&cwd)
-        .context("no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env")?;
+    // --- provider. prompt-only never calls it: no token is needed then (a placeholder that is
+    // never sent stands in).
+    let prompt_only = match &start {
+        Start::New { plan, .. } => plan.workflow == Workflow::PromptOnly,
+        // an unreadable checkpoint is refused by feedback::run before anything is called
+        Start::Resume { checkpoint, .. } => {
+            match feedback::Checkpoint::load_for_resume(checkpoint) {
+                Ok((cp, _)) => cp.plan.workflow == Workflow::PromptOnly,
+                Err(_) => true,
+            }
+        }
+    };
+    let token = match Token::from_env(&cwd) {
+        Some(t) => t,
+        None if prompt_only => Token::new(UNUSED_TOKEN).context("placeholder token")?,
+        None => anyhow::bail!(
+            "no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env"
+        ),
+    };
     let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
     let mut cfg = ReplicateConfig::new(api_base.clone(), token);
     cfg.request_timeout = secs(args.request_timeout, "--request-timeout")?;

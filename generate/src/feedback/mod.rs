@@ -7,29 +7,33 @@
 //!   out exactly as the tool's own run folder (`enhance-image-prompt`, `generate-images`,
 //!   `create-storyboard`, `enhance-video-prompt`, `generate-videos`);
 //! * `checkpoint.json` ([`state::Checkpoint`]): written atomically after every stage and after
-//!   every finished generation inside stages 2 and 5;
+//!   every finished generation inside stages 2, 3 and 5;
 //! * `workflow_summary.json`, `index.html` ([`summary`]);
-//! * `retries/`: earlier tries of a stage (interactive retry/feedback, or a prompt/storyboard
-//!   stage that was interrupted), kept because they were paid for.
+//! * `retries/`: earlier tries of a stage (interactive retry/feedback, or a prompt stage that
+//!   was interrupted), kept because they were paid for.
 //!
 //! Stage 5 is image-to-video from stage 2's best image when the workflow has images, one
 //! generation per clip from stage 3's storyboard when there is one, else text-to-video.
 //!
 //! Resume continues from the first stage that is not completed. A generation stage reuses the
-//! images/videos its interrupted run had finished (not created nor charged again); a
-//! generation in flight when the process died is made again. Prompt and storyboard stages are
-//! run again whole (their partial folder is set aside under `retries/`).
+//! images/videos its interrupted run had finished (not created nor charged again), the
+//! storyboard stage its recorded plan and finished frames; a generation in flight when the
+//! process died is made again. Prompt stages are run again (their partial folder is set aside
+//! under `retries/`), but the LLM calls the interrupted run had finished are answered from its
+//! journal (`<stage folder>.llm_journal.json` while the stage runs, [`LLM_JOURNAL`] in the stage
+//! folder once it completes) as long as the requests are the same, so they are not paid again.
 
 pub mod state;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use vbench_prompt::agents::Agents;
+use vbench_prompt::agents::{Agents, Backend};
 use vbench_prompt::enhance::{LoopOptions, Progress, RunOptions, Tool};
+use vbench_prompt::journal::ChatJournal;
 use vbench_scorer::image_scores::{ImageScorer, SkippedMetric};
 
 use crate::attempt::AttemptOptions;
@@ -41,6 +45,9 @@ use crate::scoring::Scorer;
 use crate::videos::{self, fold_feedback, GenerationProgress, Hooks, ImageRef, Mode, Ui};
 use state::{now, FeedbackRecord, SUMMARY_FILE};
 pub use state::{Checkpoint, LoopError, Plan, Stage, StageRecord, Workflow};
+
+/// A prompt stage's journal of finished LLM calls ([`ChatJournal`]), in its stage folder.
+pub const LLM_JOURNAL: &str = "llm_journal.json";
 
 /// Most tries of one stage in `--interactive` mode.
 pub const MAX_STAGE_TRIES: u32 = 10;
@@ -221,7 +228,13 @@ impl<P: Provider> Loop<'_, P> {
         }
     }
 
-    async fn prompt_stage(&self, s: Stage) -> StageResult {
+    /// Where a prompt stage's LLM calls are journaled while it runs (moved into the stage folder
+    /// as [`LLM_JOURNAL`] when it completes).
+    fn journal_path(&self, s: Stage) -> PathBuf {
+        self.dir.join(format!("{}.{LLM_JOURNAL}", s.folder()))
+    }
+
+    async fn prompt_stage(&self, s: Stage, resume: bool) -> StageResult {
         let env = self.env;
         let plan = self.cp().plan.clone();
         let video = s == Stage::VideoPrompt;
@@ -267,7 +280,26 @@ impl<P: Provider> Loop<'_, P> {
             output_dir: self.dir.join(".work"),
             notices: Vec::new(),
         };
-        let out = match vbench_prompt::run(env.agents, &opts, &UiProgress(env.ui)).await {
+        // every finished LLM call is journaled; a resumed stage replays them instead of paying
+        // them again (the HTTP backend only: offline calls cost nothing)
+        let journal_path = self.journal_path(s);
+        let journal = if matches!(env.agents.backend, Backend::Http(_)) {
+            match ChatJournal::open(&journal_path, resume) {
+                Ok(j) => Some(Arc::new(j)),
+                Err(e) => return StageResult::failed(e, 0.0),
+            }
+        } else {
+            None
+        };
+        env.agents.set_journal(journal.clone());
+        let res = vbench_prompt::run(env.agents, &opts, &UiProgress(env.ui)).await;
+        env.agents.set_journal(None);
+        if let Some(n) = journal.as_ref().map(|j| j.replayed()).filter(|n| *n > 0) {
+            env.ui.notice(&format!(
+                "note: {n} LLM call(s) replayed from the interrupted run's journal (not paid again)"
+            ));
+        }
+        let out = match res {
             Ok(o) => o,
             Err(f) => {
                 if let Some(d) = &f.trace_dir {
@@ -284,6 +316,12 @@ impl<P: Provider> Loop<'_, P> {
             Ok(f) => f,
             Err(e) => return StageResult::failed(e, 0.0),
         };
+        if journal_path.is_file() {
+            let to = folder.join(LLM_JOURNAL);
+            if let Err(e) = std::fs::rename(&journal_path, &to) {
+                return StageResult::failed(werr(&journal_path, e), 0.0);
+            }
+        }
         let v = serde_json::to_value(&out.summary).unwrap_or(Value::Null);
         let cost = v["cost"]["total_cost_usd"].as_f64().unwrap_or(0.0);
         let sb_file = folder.join("storyboard_enhanced_motion_prompts.json");
@@ -417,7 +455,7 @@ impl<P: Provider> Loop<'_, P> {
         }
     }
 
-    async fn storyboard_stage(&self) -> StageResult {
+    async fn storyboard_stage(&self, resume: bool) -> StageResult {
         let env = self.env;
         let s = Stage::Storyboard;
         let plan = self.cp().plan.clone();
@@ -429,23 +467,69 @@ impl<P: Provider> Loop<'_, P> {
         self.update(s, |r| {
             r.inputs = json!({"prompt": prompt, "clips": n, "model": plan.image_model, "feedback": r.feedback});
         });
-        let (sb_plan, record) =
-            match vbench_prompt::storyboard_create::plan(env.agents, &prompt, n).await {
+        // the plan (a paid LLM call) is recorded in the checkpoint: a resumed stage reuses it,
+        // so that its frame prompts, and with them the finished frames, stay valid
+        let recorded = if resume {
+            self.record(s).progress.and_then(|p| {
+                let sb = serde_json::from_value(p.get("plan")?.clone()).ok()?;
+                let rec = serde_json::from_value(p.get("plan_record")?.clone()).ok()?;
+                (p.get("prompt")? == &json!(prompt)).then_some((sb, rec))
+            })
+        } else {
+            None
+        };
+        let (sb_plan, record) = match recorded {
+            Some(x) => {
+                env.ui
+                    .notice("note: the storyboard plan is reused from the interrupted run");
+                x
+            }
+            None => match vbench_prompt::storyboard_create::plan(env.agents, &prompt, n).await {
                 Ok(x) => x,
                 Err(e) => return StageResult::failed(e, 0.0),
-            };
+            },
+        };
         let llm_cost = record.cost_usd.unwrap_or(0.0);
+        let earlier = self.record(s).earlier_tries_cost_usd;
+        self.update(s, |r| {
+            r.progress = Some(
+                json!({"prompt": prompt, "plan": sb_plan, "plan_record": record,
+                "frames_cost_usd": 0.0}),
+            );
+            r.cost_usd = earlier + llm_cost;
+        });
+        if let Err(e) = self.save() {
+            return StageResult::failed(e, llm_cost);
+        }
+        let (cp_lock, dir, ui) = (&self.cp, self.dir.as_path(), env.ui);
+        let on_frame = move |frames_cost: f64| {
+            let mut cp = cp_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = cp.stages.iter_mut().find(|r| r.stage == s) {
+                if let Some(p) = r.progress.as_mut() {
+                    p["frames_cost_usd"] = json!(frames_cost);
+                }
+                r.cost_usd = earlier + llm_cost + frames_cost;
+            }
+            if let Err(e) = cp.save(dir) {
+                ui.notice(&format!("cannot write the checkpoint: {e}"));
+            }
+        };
         let opts = crate::storyboard::Options {
             prompt,
-            output_dir: self.dir.join(".work"),
+            output_dir: self.dir.clone(),
             model: plan.image_model.clone(),
             fallback_models: plan.image_fallback_models.clone(),
             aspect_ratio: plan.aspect_ratio.clone(),
             seed: plan.seed,
-            max_cost: self.budget_left(),
+            max_cost: self.budget_left().map(|b| (b - llm_cost).max(0.0)),
             attempt: env.attempt,
         };
-        let out = match crate::storyboard::run(
+        let hooks = crate::storyboard::Hooks {
+            run_dir: Some(self.dir.join(s.folder())),
+            resume,
+            on_frame: Some(&on_frame),
+        };
+        let out = match crate::storyboard::run_with(
             env.provider,
             &sb_plan,
             &record,
@@ -454,6 +538,7 @@ impl<P: Provider> Loop<'_, P> {
             env.table,
             env.cancel,
             env.ui,
+            &hooks,
         )
         .await
         {
@@ -461,10 +546,8 @@ impl<P: Provider> Loop<'_, P> {
             Err(e) => return StageResult::failed(e, llm_cost),
         };
         let cost = out.cost_usd + llm_cost;
-        let folder = match self.adopt(&out.dir, s) {
-            Ok(f) => f,
-            Err(e) => return StageResult::failed(e, cost),
-        };
+        // (out.dir is this folder, canonicalized)
+        let folder = self.dir.join(s.folder());
         if is_cancelled(env.cancel) {
             return StageResult::interrupted(cost);
         }
@@ -631,9 +714,9 @@ impl<P: Provider> Loop<'_, P> {
 
     async fn run_stage(&self, s: Stage, resume: bool) -> StageResult {
         match s {
-            Stage::ImagePrompt | Stage::VideoPrompt => self.prompt_stage(s).await,
+            Stage::ImagePrompt | Stage::VideoPrompt => self.prompt_stage(s, resume).await,
             Stage::ImageGeneration => self.image_stage(resume).await,
-            Stage::Storyboard => self.storyboard_stage().await,
+            Stage::Storyboard => self.storyboard_stage(resume).await,
             Stage::VideoGeneration => self.video_stage(resume).await,
         }
     }

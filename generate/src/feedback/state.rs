@@ -127,7 +127,10 @@ impl Stage {
     }
     /// Stages whose generations are resumed one by one (the others are run again whole).
     pub fn resumable_inside(self) -> bool {
-        matches!(self, Self::ImageGeneration | Self::VideoGeneration)
+        matches!(
+            self,
+            Self::ImageGeneration | Self::Storyboard | Self::VideoGeneration
+        )
     }
 }
 
