@@ -603,6 +603,7 @@ impl<P: Provider> Loop<'_, P> {
                 },
                 None => Default::default(),
             };
+            let enhanced = clip_prompts_with_feedback(&storyboard.clips, enhanced, fb.as_deref());
             Mode::Storyboard {
                 storyboard,
                 enhanced,
@@ -952,4 +953,54 @@ pub async fn run<P: Provider>(env: &Env<'_, P>, start: Start) -> Result<Outcome,
         summary,
         console,
     })
+}
+
+/// Feedback on the video stage of a storyboard workflow goes into every clip's prompt: its
+/// enhanced motion prompt, or the description `generate-videos` would use for it.
+fn clip_prompts_with_feedback(
+    clips: &[vbench_prompt::storyboard::Clip],
+    enhanced: std::collections::BTreeMap<String, String>,
+    feedback: Option<&str>,
+) -> std::collections::BTreeMap<String, String> {
+    match feedback {
+        Some(f) => clips
+            .iter()
+            .map(|c| {
+                (
+                    c.clip_id.clone(),
+                    fold_feedback(&videos::clip_prompt(c, &enhanced), f),
+                )
+            })
+            .collect(),
+        None => enhanced,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storyboard_feedback_reaches_every_clip_prompt() {
+        let clip = |id: &str, motion: &str| vbench_prompt::storyboard::Clip {
+            clip_id: id.into(),
+            folder: format!("clip_{id}"),
+            motion_description: motion.into(),
+            camera_movement: String::new(),
+            shot_size: String::new(),
+            perspective: String::new(),
+            lens_type: String::new(),
+            start_frame_path: "s.png".into(),
+            end_frame_path: "e.png".into(),
+        };
+        let clips = [clip("1", "A dog runs."), clip("2", "The dog sits.")];
+        let enhanced: std::collections::BTreeMap<String, String> =
+            [("1".to_string(), "Enhanced run.".to_string())].into();
+        let same = clip_prompts_with_feedback(&clips, enhanced.clone(), None);
+        assert_eq!(same, enhanced);
+        let got = clip_prompts_with_feedback(&clips, enhanced, Some("slower camera"));
+        assert_eq!(got["1"], fold_feedback("Enhanced run.", "slower camera"));
+        assert_eq!(got["2"], fold_feedback("The dog sits.", "slower camera"));
+        assert!(got["2"].contains("slower camera"));
+    }
 }
