@@ -76,6 +76,24 @@ pub fn secs(x: f64, what: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(x))
 }
 
+/// `--fallback-models`: `None` → the default chain, `none` or empty → no fallback, else the
+/// comma-separated list; every name must be `owner/name[:version]`.
+pub fn fallback_models(arg: Option<&str>, default: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let models: Vec<String> = match arg {
+        None => default,
+        Some(s) if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .collect(),
+    };
+    for m in &models {
+        vbench_generate::replicate::split_model(m)?;
+    }
+    Ok(models)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +105,21 @@ mod tests {
             let e = secs(bad, "--timeout").unwrap_err().to_string();
             assert!(e.contains("--timeout"), "{e}");
         }
+    }
+
+    #[test]
+    fn fallback_lists_default_none_and_commas() {
+        let d = vec!["a/b".to_string()];
+        assert_eq!(fallback_models(None, d.clone()).unwrap(), d);
+        assert!(fallback_models(Some(" None "), d.clone())
+            .unwrap()
+            .is_empty());
+        assert!(fallback_models(Some(""), d.clone()).unwrap().is_empty());
+        assert_eq!(
+            fallback_models(Some("x/y, z/w:v1,"), d.clone()).unwrap(),
+            ["x/y", "z/w:v1"]
+        );
+        assert!(fallback_models(Some("not-a-model"), d).is_err());
     }
 
     #[test]

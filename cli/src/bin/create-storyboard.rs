@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use vbench_cli::console::ConsoleUi;
+use vbench_cli::console::{fallback_models, ConsoleUi};
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::images::DEFAULT_MODEL;
 use vbench_generate::models::ModelTable;
@@ -80,15 +80,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     replicate::split_model(&args.model)?;
     let table = ModelTable::builtin();
-    let fallback_models: Vec<String> = match args.fallback_models.as_deref() {
-        None => table.fallbacks("image"),
-        Some(s) if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect(),
-    };
+    let fallback_models =
+        fallback_models(args.fallback_models.as_deref(), table.fallbacks("image"))?;
     let (agents, notice) = args.llm.agents()?;
     if let Some(n) = notice {
         eprintln!("note: {n}");

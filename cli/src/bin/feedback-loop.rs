@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
-use vbench_cli::console::{secs, ConsoleUi};
+use vbench_cli::console::{fallback_models, secs, ConsoleUi};
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::feedback::{self, Env, LoopError, Plan, Start, Workflow};
 use vbench_generate::models::ModelTable;
@@ -148,22 +148,6 @@ fn main() -> ExitCode {
     vbench_cli::console::run_main(run(Args::parse()))
 }
 
-fn models(arg: Option<&str>, default: Vec<String>) -> anyhow::Result<Vec<String>> {
-    let v: Vec<String> = match arg {
-        None => default,
-        Some(s) if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect(),
-    };
-    for m in &v {
-        replicate::split_model(m)?;
-    }
-    Ok(v)
-}
-
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ui = ConsoleUi {
         verbose: args.llm.verbose,
@@ -221,12 +205,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 num_video_attempts: args.num_video_attempts,
                 storyboard_clips: args.storyboard_clips,
                 image_model: args.image_model.clone(),
-                image_fallback_models: models(
+                image_fallback_models: fallback_models(
                     args.image_fallback_models.as_deref(),
                     table.fallbacks("image"),
                 )?,
                 video_model: args.video_model.clone(),
-                video_fallback_models: models(
+                video_fallback_models: fallback_models(
                     args.video_fallback_models.as_deref(),
                     table.fallbacks(key),
                 )?,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
-use vbench_cli::console::{secs, ConsoleUi};
+use vbench_cli::console::{fallback_models, secs, ConsoleUi};
 use vbench_generate::attempt::AttemptOptions;
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
@@ -205,18 +205,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     replicate::split_model(&args.model)?;
     let table = ModelTable::builtin();
-    let fallback_models: Vec<String> = match args.fallback_models.as_deref() {
-        None => table.fallbacks(mode.fallback_key()),
-        Some(s) if s.trim().eq_ignore_ascii_case("none") || s.trim().is_empty() => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect(),
-    };
-    for m in &fallback_models {
-        replicate::split_model(m)?;
-    }
+    let fallback_models = fallback_models(
+        args.fallback_models.as_deref(),
+        table.fallbacks(mode.fallback_key()),
+    )?;
     let prices = match &args.prices {
         Some(p) => PriceTable::with_overrides(p)?,
         None => PriceTable::builtin(),
