@@ -6,19 +6,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::console::{fallback_models, ConsoleUi};
-use vbench_generate::attempt::AttemptOptions;
+use vbench_cli::replicate_args::{self, cancel_on_ctrl_c, ReplicateArgs};
 use vbench_generate::images::DEFAULT_MODEL;
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
-use vbench_generate::provider::WaitOptions;
-use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
+use vbench_generate::replicate;
 use vbench_generate::storyboard::{self, Options};
 use vbench_prompt::cli_args::LlmArgs;
 use vbench_prompt::input::{read_prompt, PromptSource};
@@ -52,12 +48,11 @@ struct Args {
     seed: Option<u64>,
     #[arg(long, value_name = "USD")]
     max_cost: Option<f64>,
-    #[arg(long, value_name = "URL")]
-    api_base: Option<String>,
-    #[arg(long, default_value_t = 1000)]
-    retry_base_ms: u64,
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
+    /// Seconds to wait for one prediction before cancelling it and moving on.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    prediction_timeout: f64,
+    #[command(flatten)]
+    replicate: ReplicateArgs,
     #[command(flatten)]
     llm: LlmArgs,
 }
@@ -74,10 +69,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         (1..=MAX_CLIPS).contains(&args.num_clips),
         "--num-clips must be 1..={MAX_CLIPS}"
     );
-    anyhow::ensure!(
-        args.poll_interval.is_finite() && args.poll_interval > 0.0,
-        "--poll-interval must be > 0"
-    );
+    let attempt = args.replicate.attempt(args.prediction_timeout)?;
     replicate::split_model(&args.model)?;
     let table = ModelTable::builtin();
     let fallback_models =
@@ -86,14 +78,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(n) = notice {
         eprintln!("note: {n}");
     }
-    let token = Token::from_env(&cwd)
-        .context("no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env")?;
-    let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
-    let mut cfg = ReplicateConfig::new(api_base, token);
-    cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
-    cfg.show_progress = false;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let provider = Replicate::new(cfg, cancel.clone())?;
+    let token = replicate_args::token(&cwd)?;
+    let cancel = cancel_on_ctrl_c("interrupted: cancelling the running prediction");
+    let (_, provider) = args.replicate.client(&cwd, token, false, cancel.clone())?;
     eprintln!(
         "planning {} clips with the {} planner",
         args.num_clips,
@@ -111,14 +98,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         aspect_ratio: args.aspect_ratio.clone(),
         seed: args.seed,
         max_cost: args.max_cost,
-        attempt: AttemptOptions {
-            wait: WaitOptions {
-                timeout: Duration::from_secs(300),
-                poll_first: Duration::from_secs_f64(args.poll_interval),
-                poll_max: Duration::from_secs(10),
-            },
-            tries_per_model: 2,
-        },
+        attempt,
     };
     let out = storyboard::run(
         &provider,

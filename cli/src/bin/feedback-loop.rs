@@ -4,20 +4,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
-use vbench_cli::console::{fallback_models, secs, ConsoleUi};
-use vbench_generate::attempt::AttemptOptions;
+use vbench_cli::console::{fallback_models, ConsoleUi};
+use vbench_cli::replicate_args::{cancel_on_ctrl_c, ReplicateArgs};
 use vbench_generate::feedback::{self, Env, LoopError, Plan, Start, Workflow};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
-use vbench_generate::provider::WaitOptions;
-use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
+use vbench_generate::replicate::{self, Token};
 use vbench_generate::scoring::Scorer;
 use vbench_prompt::cli_args::LlmArgs;
 use vbench_prompt::input::{read_prompt, PromptSource};
@@ -109,25 +105,11 @@ struct Args {
     /// Generation price file (generate/data/prices.json format).
     #[arg(long, value_name = "PATH")]
     generation_prices: Option<PathBuf>,
-    /// Replicate API base URL (also REPLICATE_API_BASE).
-    #[arg(long, value_name = "URL")]
-    api_base: Option<String>,
-    #[arg(long, default_value_t = 900.0)]
+    /// Seconds to wait for one prediction before cancelling it and moving on.
+    #[arg(long, default_value_t = 900.0, value_name = "SECS")]
     prediction_timeout: f64,
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
-    #[arg(long, default_value_t = 2)]
-    tries_per_model: u32,
-    #[arg(long, default_value_t = 5)]
-    max_retries: u32,
-    #[arg(long, default_value_t = 1000)]
-    retry_base_ms: u64,
-    #[arg(long, default_value_t = 60)]
-    prefer_wait: u32,
-    #[arg(long, default_value_t = 120.0)]
-    request_timeout: f64,
-    #[arg(long, default_value_t = 3)]
-    download_retries: u32,
+    #[command(flatten)]
+    replicate: ReplicateArgs,
     /// Do not score images or videos.
     #[arg(long)]
     skip_scoring: bool,
@@ -255,29 +237,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env"
         ),
     };
-    let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
-    let mut cfg = ReplicateConfig::new(api_base.clone(), token);
-    cfg.request_timeout = secs(args.request_timeout, "--request-timeout")?;
-    cfg.max_retries = args.max_retries;
-    cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
-    anyhow::ensure!(
-        args.prefer_wait == 0 || (args.prefer_wait as f64) < args.request_timeout,
-        "--prefer-wait must be shorter than --request-timeout"
-    );
-    cfg.prefer_wait = (args.prefer_wait > 0).then_some(args.prefer_wait);
-    cfg.download_retries = args.download_retries;
-    cfg.show_progress = false;
-    let cancel = Arc::new(AtomicBool::new(false));
-    let provider = Replicate::new(cfg, cancel.clone())?;
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: finishing the current step and writing the checkpoint");
-                cancel.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let cancel =
+        cancel_on_ctrl_c("interrupted: finishing the current step and writing the checkpoint");
+    let (api_base, provider) = args.replicate.client(&cwd, token, false, cancel.clone())?;
     // --- scorers
     let (video_scorer, image_scorer, image_skipped) = if args.skip_scoring {
         (None, None, Vec::new())
@@ -314,14 +276,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         image_skipped: &image_skipped,
         prices: &prices,
         table: &table,
-        attempt: AttemptOptions {
-            wait: WaitOptions {
-                timeout: secs(args.prediction_timeout, "--prediction-timeout")?,
-                poll_first: secs(args.poll_interval, "--poll-interval")?,
-                poll_max: Duration::from_secs(10).max(secs(args.poll_interval, "--poll-interval")?),
-            },
-            tries_per_model: args.tries_per_model.max(1),
-        },
+        attempt: args.replicate.attempt(args.prediction_timeout)?,
         cancel: &cancel,
         ui: &ui,
         provider_name: "replicate".into(),

@@ -6,20 +6,16 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
-use vbench_cli::console::{fallback_models, secs, ConsoleUi};
-use vbench_generate::attempt::AttemptOptions;
+use vbench_cli::console::{fallback_models, ConsoleUi};
+use vbench_cli::replicate_args::{self, cancel_on_ctrl_c, merge_settings, ReplicateArgs};
 use vbench_generate::images::{self, HttpVqa, Options, DEFAULT_MODEL};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
-use vbench_generate::provider::WaitOptions;
-use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
+use vbench_generate::replicate;
 use vbench_prompt::input::{read_prompt, PromptSource};
 use vbench_scorer::image_scores::{ImageScorer, METRICS};
 use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
@@ -71,23 +67,11 @@ struct Args {
     /// Price file extending/replacing the built-in table.
     #[arg(long, value_name = "PATH")]
     prices: Option<PathBuf>,
-    /// API base URL (default https://api.replicate.com; also REPLICATE_API_BASE).
-    #[arg(long, value_name = "URL")]
-    api_base: Option<String>,
-    #[arg(long, default_value_t = 300.0)]
+    /// Seconds to wait for one prediction before cancelling it and moving on.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     prediction_timeout: f64,
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
-    #[arg(long, default_value_t = 2)]
-    tries_per_model: u32,
-    #[arg(long, default_value_t = 5)]
-    max_retries: u32,
-    #[arg(long, default_value_t = 1000)]
-    retry_base_ms: u64,
-    #[arg(long, default_value_t = 60)]
-    prefer_wait: u32,
-    #[arg(long, default_value_t = 3)]
-    download_retries: u32,
+    #[command(flatten)]
+    replicate: ReplicateArgs,
     /// OpenAI-compatible vision model for VQAScore (e.g. gpt-4o). Without it VQAScore is
     /// reported as not configured. Key: OPENAI_API_KEY (environment or .env).
     #[arg(long, value_name = "M")]
@@ -126,26 +110,12 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => PriceTable::with_overrides(p)?,
         None => PriceTable::builtin(),
     };
-    let token = Token::from_env(&cwd)
-        .context("no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env")?;
-    let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
-    let mut cfg = ReplicateConfig::new(api_base.clone(), token);
-    cfg.max_retries = args.max_retries;
-    cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
-    cfg.prefer_wait = (args.prefer_wait > 0).then_some(args.prefer_wait);
-    cfg.download_retries = args.download_retries;
-    cfg.show_progress = std::io::stderr().is_terminal();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let provider = Replicate::new(cfg, cancel.clone())?;
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: cancelling the running prediction and writing the trace");
-                cancel.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let token = replicate_args::token(&cwd)?;
+    let cancel =
+        cancel_on_ctrl_c("interrupted: cancelling the running prediction and writing the trace");
+    let (api_base, provider) =
+        args.replicate
+            .client(&cwd, token, std::io::stderr().is_terminal(), cancel.clone())?;
     let (scorer, skipped) = if args.skip_scoring {
         (None, Vec::new())
     } else {
@@ -178,7 +148,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             })
         }
     };
-    let settings = serde_json::json!({
+    let mut settings = serde_json::json!({
         "vqa_model": args.vqa_model,
         "num_variations": args.num_variations,
         "aspect_ratio": args.aspect_ratio,
@@ -187,9 +157,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "device": format!("{:?}", args.device).to_lowercase(),
         "max_cost": args.max_cost,
         "prices_file": args.prices.as_ref().map(|p| p.display().to_string()),
-        "tries_per_model": args.tries_per_model,
-        "max_retries": args.max_retries,
     });
+    merge_settings(
+        &mut settings,
+        args.replicate.settings(args.prediction_timeout),
+    );
     let opts = Options {
         prompt,
         prompt_file: (args.prompt_file != "-").then(|| PathBuf::from(&args.prompt_file)),
@@ -201,14 +173,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         aspect_ratio: args.aspect_ratio.clone(),
         seed: args.seed,
         max_cost: args.max_cost,
-        attempt: AttemptOptions {
-            wait: WaitOptions {
-                timeout: secs(args.prediction_timeout, "--prediction-timeout")?,
-                poll_first: secs(args.poll_interval, "--poll-interval")?,
-                poll_max: Duration::from_secs(10),
-            },
-            tries_per_model: args.tries_per_model.max(1),
-        },
+        attempt: args.replicate.attempt(args.prediction_timeout)?,
         provider_name: "replicate".into(),
         api_base,
         settings,

@@ -5,19 +5,15 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use vbench_cli::args::WeightsArgs;
-use vbench_cli::console::{fallback_models, secs, ConsoleUi};
-use vbench_generate::attempt::AttemptOptions;
+use vbench_cli::console::{fallback_models, ConsoleUi};
+use vbench_cli::replicate_args::{self, cancel_on_ctrl_c, merge_settings, ReplicateArgs};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
-use vbench_generate::provider::WaitOptions;
-use vbench_generate::replicate::{self, Replicate, ReplicateConfig, Token};
+use vbench_generate::replicate;
 use vbench_generate::scoring::Scorer;
 use vbench_generate::videos::{self, ImageRef, Mode, Options};
 use vbench_prompt::input::{read_prompt, PromptSource};
@@ -102,33 +98,11 @@ struct Args {
     /// Price file extending/replacing the built-in table (generate/data/prices.json format).
     #[arg(long, value_name = "PATH")]
     prices: Option<PathBuf>,
-    /// API base URL (default https://api.replicate.com; also REPLICATE_API_BASE).
-    #[arg(long, value_name = "URL")]
-    api_base: Option<String>,
     /// Seconds to wait for one prediction before cancelling it and moving on.
-    #[arg(long, default_value_t = 900.0)]
+    #[arg(long, default_value_t = 900.0, value_name = "SECS")]
     prediction_timeout: f64,
-    /// First polling interval in seconds (grows 1.5x up to 10 s).
-    #[arg(long, default_value_t = 1.0)]
-    poll_interval: f64,
-    /// Predictions per model before falling back to the next one.
-    #[arg(long, default_value_t = 2)]
-    tries_per_model: u32,
-    /// HTTP retries per request (429, 5xx, network errors).
-    #[arg(long, default_value_t = 5)]
-    max_retries: u32,
-    /// First retry wait in milliseconds (doubles, jittered, capped at 60 s).
-    #[arg(long, default_value_t = 1000)]
-    retry_base_ms: u64,
-    /// Seconds for `Prefer: wait` (0 = do not ask the API to hold the request).
-    #[arg(long, default_value_t = 60)]
-    prefer_wait: u32,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 120.0)]
-    request_timeout: f64,
-    /// Tries again after a truncated or failed download.
-    #[arg(long, default_value_t = 3)]
-    download_retries: u32,
+    #[command(flatten)]
+    replicate: ReplicateArgs,
     /// No download progress bars.
     #[arg(long)]
     quiet: bool,
@@ -214,33 +188,15 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => PriceTable::builtin(),
     };
     // --- provider
-    let token = Token::from_env(&cwd)
-        .context("no Replicate token: set REPLICATE_API_TOKEN in the environment or in ./.env")?;
-    let api_base = replicate::resolve_api_base(args.api_base.as_deref(), &cwd)?;
-    let mut cfg = ReplicateConfig::new(api_base.clone(), token);
-    cfg.request_timeout = secs(args.request_timeout, "--request-timeout")?;
-    cfg.max_retries = args.max_retries;
-    cfg.backoff_base = Duration::from_millis(args.retry_base_ms);
-    anyhow::ensure!(
-        args.prefer_wait == 0 || (args.prefer_wait as f64) < args.request_timeout,
-        "--prefer-wait ({} s) must be shorter than --request-timeout ({} s)",
-        args.prefer_wait,
-        args.request_timeout
-    );
-    cfg.prefer_wait = (args.prefer_wait > 0).then_some(args.prefer_wait);
-    cfg.download_retries = args.download_retries;
-    cfg.show_progress = !args.quiet && std::io::stderr().is_terminal();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let provider = Replicate::new(cfg, cancel.clone())?;
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupted: cancelling the running prediction and writing the trace");
-                cancel.store(true, Ordering::SeqCst);
-            }
-        });
-    }
+    let token = replicate_args::token(&cwd)?;
+    let cancel =
+        cancel_on_ctrl_c("interrupted: cancelling the running prediction and writing the trace");
+    let (api_base, provider) = args.replicate.client(
+        &cwd,
+        token,
+        !args.quiet && std::io::stderr().is_terminal(),
+        cancel.clone(),
+    )?;
     // --- scorer
     let scorer = if args.skip_scoring {
         None
@@ -286,7 +242,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         false
     };
-    let settings = serde_json::json!({
+    let mut settings = serde_json::json!({
         "num_attempts": attempts,
         "image_to_video": matches!(mode, Mode::ImageToVideo { .. }),
         "duration": args.duration,
@@ -298,14 +254,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "interactive": interactive,
         "max_cost": args.max_cost,
         "prices_file": args.prices.as_ref().map(|p| p.display().to_string()),
-        "prediction_timeout_s": args.prediction_timeout,
-        "poll_interval_s": args.poll_interval,
-        "tries_per_model": args.tries_per_model,
-        "max_retries": args.max_retries,
-        "retry_base_ms": args.retry_base_ms,
-        "prefer_wait_s": args.prefer_wait,
-        "download_retries": args.download_retries,
     });
+    merge_settings(
+        &mut settings,
+        args.replicate.settings(args.prediction_timeout),
+    );
     let opts = Options {
         mode,
         prompt_file: args.prompt_file.as_ref().map(PathBuf::from),
@@ -319,14 +272,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         interactive,
         max_cost: args.max_cost,
-        attempt: AttemptOptions {
-            wait: WaitOptions {
-                timeout: secs(args.prediction_timeout, "--prediction-timeout")?,
-                poll_first: secs(args.poll_interval, "--poll-interval")?,
-                poll_max: Duration::from_secs(10).max(secs(args.poll_interval, "--poll-interval")?),
-            },
-            tries_per_model: args.tries_per_model.max(1),
-        },
+        attempt: args.replicate.attempt(args.prediction_timeout)?,
         provider_name: "replicate".into(),
         api_base,
         settings,
