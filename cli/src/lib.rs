@@ -4,3 +4,4 @@ pub mod args;
 pub mod console;
 pub mod progress;
 pub mod replicate_args;
+pub mod scoring_args;

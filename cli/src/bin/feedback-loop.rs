@@ -7,18 +7,16 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use vbench_cli::args::WeightsArgs;
 use vbench_cli::console::{fallback_models, ConsoleUi};
 use vbench_cli::replicate_args::{cancel_on_ctrl_c, ReplicateArgs};
+use vbench_cli::scoring_args::ScoringArgs;
 use vbench_generate::feedback::{self, Env, LoopError, Plan, Start, Workflow};
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
 use vbench_generate::replicate::{self, Token};
-use vbench_generate::scoring::Scorer;
 use vbench_prompt::cli_args::LlmArgs;
 use vbench_prompt::input::{read_prompt, PromptSource};
 use vbench_scorer::image_scores::{ImageScorer, METRICS};
-use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
 
 /// Test hook (the same as generate-videos'): treat a piped stdin as a terminal for
 /// `--interactive`.
@@ -110,18 +108,8 @@ struct Args {
     prediction_timeout: f64,
     #[command(flatten)]
     replicate: ReplicateArgs,
-    /// Do not score images or videos.
-    #[arg(long)]
-    skip_scoring: bool,
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// VBench dimensions for the videos (default: all that have weights).
-    #[arg(long, value_delimiter = ',')]
-    dimensions: Vec<String>,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
     #[command(flatten)]
-    weights: WeightsArgs,
+    scoring: ScoringArgs,
     #[command(flatten)]
     llm: LlmArgs,
 }
@@ -241,33 +229,27 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cancel_on_ctrl_c("interrupted: finishing the current step and writing the checkpoint");
     let (api_base, provider) = args.replicate.client(&cwd, token, false, cancel.clone())?;
     // --- scorers
-    let (video_scorer, image_scorer, image_skipped) = if args.skip_scoring {
-        (None, None, Vec::new())
-    } else {
-        let runtime = Runtime::new(args.device, args.batch_size)?;
-        if let Some(n) = &runtime.notice {
-            eprintln!("note: {n}");
-        }
-        let hub = ModelHub::new(args.weights.resolver()?, runtime);
-        let vs = Scorer::new(hub, &args.dimensions).map_err(anyhow::Error::msg)?;
-        let ihub = ModelHub::new(args.weights.resolver()?, Runtime::new(args.device, 1)?);
-        let is = ImageScorer::load(&ihub, &METRICS)?;
-        let skipped = is.skipped.clone();
-        eprintln!(
-            "video scoring with: {}; image scoring with: {}",
-            if vs.scored_dimensions().is_empty() {
-                "no dimension".to_string()
-            } else {
-                vs.scored_dimensions().join(", ")
-            },
-            if is.available().is_empty() {
-                "no network metric".to_string()
-            } else {
-                is.available().join(", ")
-            }
-        );
-        (Some(vs), Some(is), skipped)
-    };
+    let (video_scorer, image_scorer, image_skipped) =
+        if let Some(vs) = args.scoring.video_scorer()? {
+            let is = ImageScorer::load(&args.scoring.hub(1)?, &METRICS)?;
+            let skipped = is.skipped.clone();
+            eprintln!(
+                "video scoring with: {}; image scoring with: {}",
+                if vs.scored_dimensions().is_empty() {
+                    "no dimension".to_string()
+                } else {
+                    vs.scored_dimensions().join(", ")
+                },
+                if is.available().is_empty() {
+                    "no network metric".to_string()
+                } else {
+                    is.available().join(", ")
+                }
+            );
+            (Some(vs), Some(is), skipped)
+        } else {
+            (None, None, Vec::new())
+        };
     let env = Env {
         agents: &agents,
         provider: &provider,

@@ -8,16 +8,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use vbench_cli::args::WeightsArgs;
 use vbench_cli::console::{fallback_models, ConsoleUi};
 use vbench_cli::replicate_args::{self, cancel_on_ctrl_c, merge_settings, ReplicateArgs};
+use vbench_cli::scoring_args::ScoringArgs;
 use vbench_generate::models::ModelTable;
 use vbench_generate::prices::PriceTable;
 use vbench_generate::replicate;
-use vbench_generate::scoring::Scorer;
 use vbench_generate::videos::{self, ImageRef, Mode, Options};
 use vbench_prompt::input::{read_prompt, PromptSource};
-use vbench_scorer::{DeviceChoice, ModelHub, Runtime};
 
 /// Test hook: treat a piped stdin as a terminal for `--interactive`.
 const FORCE_INTERACTIVE_VAR: &str = "VBENCH_GENERATE_INTERACTIVE_STDIN";
@@ -74,20 +72,8 @@ struct Args {
     /// Seed of attempt 1; attempt i uses seed + i - 1.
     #[arg(long)]
     seed: Option<u64>,
-    /// Do not score; videos keep attempt order.
-    #[arg(long)]
-    skip_scoring: bool,
-    /// auto, cpu, cuda or metal.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
-    /// Comma-separated VBench dimensions (default: all 16; those not implemented or without
-    /// weights are listed as skipped).
-    #[arg(long, value_delimiter = ',')]
-    dimensions: Vec<String>,
-    #[arg(long, default_value_t = 16)]
-    batch_size: usize,
     #[command(flatten)]
-    weights: WeightsArgs,
+    scoring: ScoringArgs,
     /// After ranking, ask: accept / pick another / feedback for another round (only when
     /// stdin is a terminal).
     #[arg(long)]
@@ -198,15 +184,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cancel.clone(),
     )?;
     // --- scorer
-    let scorer = if args.skip_scoring {
-        None
-    } else {
-        let runtime = Runtime::new(args.device, args.batch_size)?;
-        if let Some(n) = &runtime.notice {
-            eprintln!("note: {n}");
-        }
-        let hub = ModelHub::new(args.weights.resolver()?, runtime);
-        let s = Scorer::new(hub, &args.dimensions).map_err(anyhow::Error::msg)?;
+    let scorer = args.scoring.video_scorer()?;
+    if let Some(s) = &scorer {
         eprintln!(
             "scoring on {} with: {}",
             s.device(),
@@ -229,8 +208,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 names.join(", ")
             );
         }
-        Some(s)
-    };
+    }
     let interactive = if args.interactive {
         let forced = std::env::var(FORCE_INTERACTIVE_VAR).is_ok_and(|v| v == "1");
         if std::io::stdin().is_terminal() || forced {
@@ -248,9 +226,6 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         "duration": args.duration,
         "aspect_ratio": args.aspect_ratio,
         "seed": args.seed,
-        "skip_scoring": args.skip_scoring,
-        "device": format!("{:?}", args.device).to_lowercase(),
-        "dimensions": args.dimensions,
         "interactive": interactive,
         "max_cost": args.max_cost,
         "prices_file": args.prices.as_ref().map(|p| p.display().to_string()),
