@@ -29,6 +29,9 @@ use candle_nn::{Linear, VarBuilder};
 
 use crate::nn::vit::LayerNorm;
 
+/// Objects whose memory is run through the layers at once.
+const MEMORY_CHUNK: usize = 32;
+
 /// Text decoder configuration (`TEXT_DECODER.*` of GRiT's config and the search constants).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct GritTextConfig {
@@ -194,13 +197,46 @@ impl GritTextDecoder {
         x.transpose(1, 2)?.contiguous()?.reshape((r * t, nh * hd))
     }
 
-    /// Projects the memory and runs it through the layers, caching each layer's keys/values.
+    /// Projects the memory and runs it through the layers, caching each layer's keys/values
+    /// (in chunks of [`MEMORY_CHUNK`] objects to bound the 196×196 score matrices).
     fn memory_cache(&self, object_feats: &Tensor) -> Result<Cache> {
+        let n = object_feats.dim(0)?;
+        let nl = self.layers.len();
+        let (mut mem_k, mut mem_v): (Vec<Vec<Tensor>>, Vec<Vec<Tensor>>) =
+            (vec![Vec::new(); nl], vec![Vec::new(); nl]);
+        let mut start = 0;
+        while start < n {
+            let len = MEMORY_CHUNK.min(n - start);
+            let (k, v) = self.memory_kv(&object_feats.narrow(0, start, len)?)?;
+            for (li, (k, v)) in k.into_iter().zip(v).enumerate() {
+                mem_k[li].push(k);
+                mem_v[li].push(v);
+            }
+            start += len;
+        }
+        let cat = |parts: Vec<Tensor>| -> Result<Tensor> {
+            if parts.len() == 1 {
+                Ok(parts.into_iter().next().expect("one part"))
+            } else {
+                Tensor::cat(&parts, 0)
+            }
+        };
+        Ok(Cache {
+            mem_k: mem_k.into_iter().map(cat).collect::<Result<_>>()?,
+            mem_v: mem_v.into_iter().map(cat).collect::<Result<_>>()?,
+            txt_k: vec![None; nl],
+            txt_v: vec![None; nl],
+        })
+    }
+
+    /// Memory keys/values of every layer for (n, M, C) object features.
+    #[allow(clippy::type_complexity)]
+    fn memory_kv(&self, object_feats: &Tensor) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
         let (n, m, _) = object_feats.dims3()?;
         let h = self.cfg.hidden_size;
         let nh = self.cfg.num_heads;
         let flat = object_feats.reshape((n * m, self.cfg.object_feat_dim))?;
-        let mut x = self.proj_ln.forward(&self.proj.forward(&flat)?)?; // (N·M, H)
+        let mut x = self.proj_ln.forward(&self.proj.forward(&flat)?)?; // (n·M, H)
         let (mut mem_k, mut mem_v) = (Vec::new(), Vec::new());
         for (li, layer) in self.layers.iter().enumerate() {
             let k = split_heads(&layer.key.forward(&x)?.reshape((n, m, h))?, nh)?;
@@ -214,13 +250,7 @@ impl GritTextDecoder {
             mem_k.push(k);
             mem_v.push(v);
         }
-        let nl = self.layers.len();
-        Ok(Cache {
-            mem_k,
-            mem_v,
-            txt_k: vec![None; nl],
-            txt_v: vec![None; nl],
-        })
+        Ok((mem_k, mem_v))
     }
 
     /// Feeds one token per running row at position `pos`; returns the logits (R, vocab).

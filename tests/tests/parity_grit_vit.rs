@@ -171,6 +171,10 @@ fn text_decoder_greedy_matches_vbench() {
             "begin {begin} steps"
         );
         assert_eq!(dec.generate(feats, begin).unwrap(), ids);
+        // more objects than one memory chunk (32): rows are independent
+        let many = Tensor::cat(&[feats; 6], 0).unwrap();
+        let rep: Vec<Vec<u32>> = (0..6).flat_map(|_| want_ids.clone()).collect();
+        assert_eq!(dec.generate(&many, begin).unwrap(), rep, "begin {begin} x6");
         let subset: Vec<u32> = case["subset"]
             .as_array()
             .unwrap()
