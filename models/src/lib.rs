@@ -8,8 +8,10 @@
 pub mod aesthetic;
 pub mod amt;
 pub mod bert;
+pub mod centernet;
 pub mod clip;
 pub mod dino_vit;
+pub mod grit;
 pub mod musiq;
 pub mod nn;
 pub mod pickscore;
