@@ -74,6 +74,10 @@ pub struct Proposals {
     pub boxes: Vec<BoxF>,
     /// `sqrt(sigmoid(agn_hm))`.
     pub scores: Vec<f32>,
+    /// Candidates per level above the heat-map threshold (before the per-level top-k).
+    pub candidates: Vec<usize>,
+    /// Boxes entering / leaving the NMS.
+    pub nms_in_out: (usize, usize),
 }
 
 /// `CenterNetHead` (weights under `proposal_generator.centernet_head`) + decoding.
@@ -150,6 +154,7 @@ impl CenterNet {
     pub fn decode(&self, levels: &[LevelOutput]) -> Result<Proposals> {
         let mut boxes = Vec::new();
         let mut scores = Vec::new();
+        let mut candidates = Vec::with_capacity(levels.len());
         for (lvl, out) in levels.iter().enumerate() {
             let stride = self.cfg.strides[lvl];
             let (_, _, h, w) = out.agn.dims4()?;
@@ -164,6 +169,7 @@ impl CenterNet {
             let mut cand: Vec<usize> = (0..h * w)
                 .filter(|&i| hm[i] > self.cfg.inference_th)
                 .collect();
+            candidates.push(cand.len());
             if cand.len() > self.cfg.pre_nms_topk {
                 // top-k by heat-map value (ties: lower location first), kept in location order
                 let mut by_score = cand.clone();
@@ -194,6 +200,8 @@ impl CenterNet {
         Ok(Proposals {
             boxes: top.iter().map(|&t| boxes[keep[t]]).collect(),
             scores: top.iter().map(|&t| kept_scores[t]).collect(),
+            candidates,
+            nms_in_out: (boxes.len(), keep.len()),
         })
     }
 

@@ -20,7 +20,7 @@ What is written:
     random with crafted biases (agn_hm, cls_score, text output bias) so decisions are non-trivial.
   * frames.safetensors + pipeline.safetensors + pipeline.json: frames run through VBench's
     `VisualizationDemo.run_on_image` for both test tasks, with wrappers that record the
-    normalised padded input, p3..p7, CenterNet head outputs and proposals, per-stage input boxes,
+    input shape, p3..p7, CenterNet head outputs and proposals, per-stage input boxes,
     probs and predicted boxes, pre-threshold final scores/boxes, kept boxes/scores, 14x14 object
     features, generated token ids, and `dense_pred_to_caption_tuple` output.
   * grit_b_keys.txt: the state-dict keys (+ shapes) of the real-size GRiT-B built with VBench's
@@ -59,7 +59,8 @@ VIT = dict(embed_dim=64, depth=3, num_heads=4, mlp_ratio=4.0, patch_size=16, win
            window_block_indexes=[0, 1], pretrain_img_size=224, img_size=256)
 FPN_DIM = 32
 OBJ_FEAT_ROWS = 10
-AGN_BIAS, CLS_BIAS, CLS_W = [float(x) for x in os.environ.get("GRIT_TUNE", "-3.5,1.0,1.5").split(",")]
+AGN_BIAS, CLS_BIAS, CLS_W, BOX_BIAS, BOX_SCALE = [
+    float(x) for x in os.environ.get("GRIT_TUNE", "-3.5,1.0,1.5,4.0,1.5").split(",")]
 BOX_FC = 64
 TEXT = dict(vocab_size=2000, hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128,
             max_positions=64, max_steps=40, eos_token_id=102)
@@ -201,9 +202,9 @@ def crafted_state_dict(model, seed):
     sd[ch + "agn_hm.weight"] *= 2.5
     sd[ch + "agn_hm.bias"] = torch.tensor([AGN_BIAS])
     sd[ch + "bbox_pred.weight"] *= 1.5
-    sd[ch + "bbox_pred.bias"] = torch.tensor([2.0, 1.5, 2.5, 1.0])
+    sd[ch + "bbox_pred.bias"] = torch.tensor([BOX_BIAS, BOX_BIAS - 0.5, BOX_BIAS + 0.5, BOX_BIAS - 1.0])
     for l in range(5):
-        sd[ch + f"scales.{l}.scale"] = torch.tensor([0.8 + 0.1 * l])
+        sd[ch + f"scales.{l}.scale"] = torch.tensor([BOX_SCALE + 0.1 * l])
     for k in range(3):
         p = f"roi_heads.box_predictor.{k}."
         sd[p + "cls_score.bias"] = torch.tensor([CLS_BIAS, 0.0])
@@ -214,13 +215,14 @@ def crafted_state_dict(model, seed):
     # and a position component make EOS win after a few steps.
     t = "roi_heads.text_decoder.textual."
     v = vocab()
-    bias = -3.0 + 0.5 * torch.randn(TEXT["vocab_size"], generator=g)
+    n_vocab, hidden = sd[t + "embedding.words.weight"].shape
+    bias = -3.0 + 0.5 * torch.randn(n_vocab, generator=g)
     for w, b in [("car", 4.0), ("cat", 3.8), ("bicycle", 3.7), ("red", 3.4), ("dog", 3.6), ("person", 3.5)]:
         bias[v.index(w)] = b
     bias[102] = 3.0
     sd[t + "output.bias"] = bias
     pos = sd[t + "embedding.positions.weight"]
-    pos[3:] += 0.8 * sd[t + "embedding.words.weight"][102] / sd[t + "embedding.words.weight"][102].norm() * math.sqrt(TEXT["hidden_size"])
+    pos[3:] += 0.8 * sd[t + "embedding.words.weight"][102] / sd[t + "embedding.words.weight"][102].norm() * math.sqrt(hidden)
     for k in list(sd):
         if k.startswith("roi_heads.text_decoder_det."):
             sd[k] = sd["roi_heads.text_decoder." + k[len("roi_heads.text_decoder_det."):]]
@@ -255,8 +257,7 @@ def instrument(model, rec, prefix):
 
     def preprocess_image(batched):
         images = orig_pre(batched)
-        if P().endswith("f0."):
-            rec.put(P() + "input", images.tensor[0])
+        rec.j[P() + "input_shape"] = list(images.tensor.shape)
         return images
     model.preprocess_image = preprocess_image
 
@@ -277,6 +278,16 @@ def instrument(model, rec, prefix):
         rec.put(P() + "proposals.boxes", props.proposal_boxes.tensor)
         rec.put(P() + "proposals.scores", props.scores)
     model.proposal_generator.register_forward_hook(pg_hook)
+
+    import centernet.modeling.dense_heads.centernet as cn_mod
+    if not hasattr(cn_mod, "_orig_ml_nms"):
+        cn_mod._orig_ml_nms = cn_mod.ml_nms
+
+    def ml_nms(boxlist, thr, *a, **k):
+        out = cn_mod._orig_ml_nms(boxlist, thr, *a, **k)
+        rec.j[P() + "centernet.nms_in_out"] = [len(boxlist), len(out)]
+        return out
+    cn_mod.ml_nms = ml_nms
 
     rh = model.roi_heads
     orig_run_stage = rh._run_stage
@@ -418,15 +429,132 @@ def ops_fixture():
     return {k: v.float().contiguous() for k, v in t.items()}
 
 
+FF = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1"]
+# Clips of the dimension runs: GroupNorm(32, 32) needs p7 larger than 1x1 (>= 160 px on one side).
+CLIP_SPECS = {
+    "grit_a.mp4": ("160x96 testsrc2, 8 fps, 16 frames, yuv420p, libx264", [
+        "-f", "lavfi", "-i", "testsrc2=size=160x96:rate=8", "-frames:v", "16", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-x264-params", "threads=1"]),
+    "grit_b.mp4": ("224x144 mandelbrot, 6 fps, 10 frames (padded to 16 indices), yuv420p, libx264", [
+        "-f", "lavfi", "-i", "mandelbrot=size=224x144:rate=6", "-frames:v", "10", "-pix_fmt", "yuv420p",
+        "-c:v", "libx264", "-preset", "medium", "-crf", "20", "-x264-params", "threads=1"]),
+}
+
+# Prompt records (VBench_full_info.json format) for the four dimensions; objects chosen among the
+# texts the tiny model produces so that matches happen.
+DIM_RECORDS = [
+    {"prompt_en": "a bicycle", "dimension": ["object_class"], "auxiliary_info": {"object_class": {"object": "bicycle"}}},
+    {"prompt_en": "a car", "dimension": ["object_class"], "auxiliary_info": {"object_class": {"object": "car"}}},
+    {"prompt_en": "a bicycle and a dog car dog", "dimension": ["multiple_objects"],
+     "auxiliary_info": {"multiple_objects": {"object": "bicycle and dog car dog"}}},
+    {"prompt_en": "a bicycle and a car", "dimension": ["multiple_objects"],
+     "auxiliary_info": {"multiple_objects": {"object": "bicycle and car"}}},
+    {"prompt_en": "a red bicycle car dog", "dimension": ["color"], "auxiliary_info": {"color": {"color": "red"}}},
+    {"prompt_en": "a blue dog car dog", "dimension": ["color"], "auxiliary_info": {"color": {"color": "blue"}}},
+    {"prompt_en": "a bicycle on the left of a dog car dog, front view", "dimension": ["spatial_relationship"],
+     "auxiliary_info": {"spatial_relationship": {"spatial_relationship": {
+         "object_a": "bicycle", "object_b": "dog car dog", "relationship": "on the left of"}}}},
+    {"prompt_en": "a bicycle on the top of a car", "dimension": ["spatial_relationship"],
+     "auxiliary_info": {"spatial_relationship": {"spatial_relationship": {
+         "object_a": "bicycle", "object_b": "car", "relationship": "on the top of"}}}},
+]
+
+
+def run_dimensions(out_dir, wpath):
+    """VBench's compute_<dim>(json, device, submodules) on the clips, with init_demo building the tiny model."""
+    import subprocess
+    import tempfile
+    clip_dir = os.path.join(out_dir, "clips")
+    os.makedirs(clip_dir, exist_ok=True)
+    for name, (_, a) in CLIP_SPECS.items():
+        subprocess.run(FF + a + BITEXACT + [os.path.join(clip_dir, name)], check=True)
+    from vbench.third_party import grit_model
+    from vbench.third_party.grit_src.grit import predictor as gpred
+    from vbench.third_party.grit_src.grit.predictor import VisualizationDemo
+
+    # run_on_image draws the detections with detectron2's Visualizer (matplotlib); VBench never
+    # reads that image (object_class etc. use only the predictions). Skipped for speed.
+    gpred.Visualizer_GRiT.draw_instance_predictions = lambda self, predictions: None
+
+    def tiny_init_demo(device, model_weight, task="DenseCap"):
+        return VisualizationDemo(build_cfg(task, tiny=True, weights=model_weight))
+    grit_model.init_demo = tiny_init_demo
+    from vbench.object_class import compute_object_class
+    from vbench.multiple_objects import compute_multiple_objects
+    from vbench.color import compute_color
+    from vbench.spatial_relationship import compute_spatial_relationship
+    clips = sorted(CLIP_SPECS)
+    records = [dict(r, video_list=[os.path.join(clip_dir, c) for c in clips]) for r in DIM_RECORDS]
+    results = {}
+    with tempfile.TemporaryDirectory() as td:
+        jpath = os.path.join(td, "info.json")
+        with open(jpath, "w") as f:
+            json.dump(records, f)
+        for dim, fn in [("object_class", compute_object_class), ("multiple_objects", compute_multiple_objects),
+                        ("color", compute_color), ("spatial_relationship", compute_spatial_relationship)]:
+            agg, per_video = fn(jpath, torch.device("cpu"), {"model_weight": wpath})
+            for v in per_video:
+                v["video_path"] = os.path.relpath(v["video_path"], out_dir)
+            results[dim] = [agg, per_video]
+            print(dim, agg, [v["video_results"] for v in per_video])
+    recs = [dict(r, video_list=[os.path.join("clips", c) for c in clips]) for r in DIM_RECORDS]
+    with open(os.path.join(out_dir, "dimensions.json"), "w") as f:
+        json.dump({"records": recs, "clips": {k: v[0] for k, v in CLIP_SPECS.items()}, "results": results}, f,
+                  indent=1)
+
+
+def full_size(out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    vpath = os.path.join(out_dir, "vocab.txt")
+    write_vocab(vpath)
+    patch_environment(vpath, tiny=False)
+    from detectron2.modeling import build_model
+    probe = build_model(build_cfg("ObjectDet", tiny=False))
+    sd = crafted_state_dict(probe, seed=4321)
+    del probe
+    wpath = os.path.join(out_dir, "grit_full_random.pth")
+    torch.save({"model": sd}, wpath)
+    heads = {k: v.clone().contiguous() for k, v in sd.items()
+             if k.startswith(("proposal_generator.", "roi_heads.box_head.", "roi_heads.box_predictor."))}
+    save_file(heads, os.path.join(out_dir, "heads.safetensors"))
+    rec = Recorder()
+    demo = make_demo(build_cfg("ObjectDet", tiny=False, weights=wpath), sd)
+    setp = instrument(demo.predictor.model, rec, "")
+    setp("f0.")
+    h, w = 480, 640
+    with torch.no_grad():
+        pred, _ = demo.run_on_image(frame(0, h, w))
+    rec.j["ObjectDet.f0.image_hw"] = [h, w]
+    rec.j["ObjectDet.f0.out_boxes"] = pred["instances"].pred_boxes.tensor.tolist()
+    rec.j["ObjectDet.f0.centernet.nms_in_out"] = rec.j.pop("f0.centernet.nms_in_out")
+    save_file(rec.t, os.path.join(out_dir, "pipeline.safetensors"))
+    with open(os.path.join(out_dir, "pipeline.json"), "w") as f:
+        json.dump(rec.j, f)
+    s = rec.t["f0.final.scores_all"][:, 0]
+    print(f"full size: proposals {len(rec.t['f0.proposals.scores'])}, >0.5: {(s > 0.5).sum().item()}, "
+          f"kept {len(rec.t['f0.final.kept_scores'])}, min|s-0.5| {(s - 0.5).abs().min().item():.4g}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--keys-only", action="store_true")
     ap.add_argument("--skip-keys", action="store_true", help="do not rebuild the real-size key list")
+    ap.add_argument("--skip-dims", action="store_true", help="do not run the four VBench dimensions")
+    ap.add_argument("--full-size", metavar="DIR",
+                    help="real-size GRiT-B with the same kind of crafted random weights on one 480x640 frame: "
+                         "write heads.safetensors (detection-head weights) and pipeline.safetensors/json to DIR "
+                         "(not committed; ~200 MB)")
     args = ap.parse_args()
+    if args.full_size:
+        return full_size(args.full_size)
     os.makedirs(args.out, exist_ok=True)
     vpath = os.path.join(args.out, "vocab.txt")
     write_vocab(vpath)
+    # tokenizer.json for the Rust side (scorer's BertTokenizer reads the tokenizers format)
+    fast = transformers.BertTokenizerFast(vocab_file=vpath, do_lower_case=True)
+    fast.backend_tokenizer.save(os.path.join(args.out, "tokenizer.json"))
     torch.manual_seed(0)
 
     # real-size key list
@@ -496,11 +624,15 @@ def main():
         json.dump(config, f, indent=1)
     with open(os.path.join(args.out, "pipeline.json"), "w") as f:
         json.dump(rec.j, f, indent=None)
+    if not args.skip_dims:
+        run_dimensions(args.out, wpath)
     # report margins
     for i in range(len(FRAME_SIZES)):
         s = tensors[f"f{i}.final.scores_all"][:, 0]
         print(f"frame {i}: proposals {len(tensors[f'f{i}.proposals.scores'])}, >0.5: {(s > 0.5).sum().item()}, "
               f"kept {len(tensors[f'f{i}.final.kept_scores'])}, min|s-0.5| {(s - 0.5).abs().min().item():.4g}")
+        print("  centernet nms in/out", rec.j[f"ObjectDet.f{i}.centernet.nms_in_out"],
+              "candidates/level", [int((torch.sigmoid(tensors[f"f{i}.head.agn{l}"]) > 1e-4).sum()) for l in range(5)])
         print("  ObjectDet ids", rec.j[f"ObjectDet.f{i}.ids_test_task"][:6])
         print("  DenseCap ids", rec.j[f"DenseCap.f{i}.ids_test_task"][:6])
         print("  tuples", rec.j[f"DenseCap.f{i}.tuples"][:3], rec.j[f"DenseCap.f{i}.det_obj"][:5])
