@@ -8,9 +8,11 @@
 pub mod aesthetic;
 pub mod amt;
 pub mod bert;
+pub mod centernet;
 pub mod clip;
 pub mod dino_vit;
 pub mod grit_text;
+pub mod grit;
 pub mod musiq;
 pub mod nn;
 pub mod pickscore;
