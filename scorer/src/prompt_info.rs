@@ -176,10 +176,69 @@ pub struct PromptInfo {
     pub spatial: Option<SpatialInfo>,
     pub scene: Option<String>,
     /// "rules" or "llm".
+    #[serde(default)]
     pub source: String,
+    /// Why the info is not what was asked for (e.g. the LLM reply was unusable and the rule
+    /// parser was used instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl PromptInfo {
+    /// The info as stored in a per-video record (`prompt_info`).
+    pub fn to_pyjson(&self) -> crate::pyjson::PyJson {
+        use crate::pyjson::PyJson;
+        let opt = |s: &Option<String>| s.clone().map_or(PyJson::Null, PyJson::Str);
+        let mut items = vec![
+            ("source", PyJson::Str(self.source.clone())),
+            (
+                "objects",
+                PyJson::List(
+                    self.objects
+                        .iter()
+                        .map(|o| {
+                            PyJson::dict([
+                                ("name", PyJson::Str(o.name.clone())),
+                                ("count", PyJson::Int(o.count as i64)),
+                                ("color", opt(&o.color)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            ("color", opt(&self.color)),
+            (
+                "spatial",
+                self.spatial.as_ref().map_or(PyJson::Null, |s| {
+                    PyJson::dict([
+                        ("object_a", PyJson::Str(s.object_a.clone())),
+                        ("object_b", PyJson::Str(s.object_b.clone())),
+                        ("relationship", PyJson::Str(s.relationship.clone())),
+                    ])
+                }),
+            ),
+            ("scene", opt(&self.scene)),
+        ];
+        if let Some(n) = &self.note {
+            items.push(("note", PyJson::Str(n.clone())));
+        }
+        PyJson::dict(items)
+    }
+
+    /// `color`'s object in any-prompt mode: the object the colour word stands before, else the
+    /// only object of the prompt.
+    pub fn color_object(&self) -> Option<&str> {
+        let c = self.color.as_deref()?;
+        self.objects
+            .iter()
+            .find(|o| o.color.as_deref() == Some(c))
+            .or(match self.objects.as_slice() {
+                [o] => Some(o),
+                _ => None,
+            })
+            .map(|o| o.name.as_str())
+    }
+
     /// `object_class`: the single object, when the prompt has exactly one.
     pub fn object_class(&self) -> Option<&str> {
         match self.objects.as_slice() {
@@ -208,6 +267,9 @@ impl PromptInfo {
                 Some("the prompt names fewer than two objects".into())
             }
             "color" if self.color.is_none() => missing("colour"),
+            "color" if self.color_object().is_none() => {
+                Some("the prompt's colour belongs to no single detectable object".into())
+            }
             "spatial_relationship" if self.spatial.is_none() => missing("spatial relation"),
             _ => None,
         }
