@@ -3,3 +3,4 @@
 pub mod args;
 pub mod console;
 pub mod progress;
+pub mod prompt_llm;

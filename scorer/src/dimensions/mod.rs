@@ -64,6 +64,16 @@ pub const IMPLEMENTED: &[&str] = &[
     appearance_style::NAME,
 ];
 
+/// Non-default behaviours of dimensions, set once per run (`vbench-score` flags) and read by
+/// the dimensions' `load` through [`ModelHub::options`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DimensionOptions {
+    /// `--scene-corrected`, `--beam-rules`.
+    pub scene: scene::SceneOptions,
+    /// `--semantic-corrected` (the four GRiT dimensions).
+    pub semantic: crate::grit_detect::SemanticOptions,
+}
+
 /// What a dimension gets to know about a video besides its frames.
 #[derive(Debug, Clone, Default)]
 pub struct VideoInput {
