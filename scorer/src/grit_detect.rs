@@ -295,6 +295,34 @@ impl ObjectDetector for CachedDetector {
     }
 }
 
+/// The four GRiT dimensions' names.
+pub const GRIT_DIMENSIONS: [&str; 4] = [
+    crate::dimensions::object_class::NAME,
+    crate::dimensions::multiple_objects::NAME,
+    crate::dimensions::color::NAME,
+    crate::dimensions::spatial_relationship::NAME,
+];
+
+/// Builds one of the four GRiT dimensions on `detector`, `None` for any other name. To run
+/// GRiT once per frame for all of them, give each the same [`CachedDetector`] (with
+/// `always_dense` when `color` is among the requested dimensions).
+pub fn build_dimension(
+    name: &str,
+    detector: Arc<dyn ObjectDetector>,
+    opts: SemanticOptions,
+) -> Option<Box<dyn crate::dimensions::Dimension>> {
+    use crate::dimensions::{color, multiple_objects, object_class, spatial_relationship};
+    Some(match name {
+        object_class::NAME => Box::new(object_class::ObjectClass::new(detector)),
+        multiple_objects::NAME => Box::new(multiple_objects::MultipleObjects::new(detector)),
+        color::NAME => Box::new(color::Color::new(detector, opts)),
+        spatial_relationship::NAME => Box::new(spatial_relationship::SpatialRelationship::new(
+            detector, opts,
+        )),
+        _ => return None,
+    })
+}
+
 /// Non-default behaviour of the four GRiT dimensions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SemanticOptions {

@@ -137,16 +137,8 @@ fn b_len(b: &PyJson) -> usize {
 }
 
 fn build(name: &str, det: Arc<dyn ObjectDetector>, corrected: bool) -> Box<dyn Dimension> {
-    let opts = SemanticOptions { corrected };
-    match name {
-        object_class::NAME => Box::new(object_class::ObjectClass::new(det)),
-        multiple_objects::NAME => Box::new(multiple_objects::MultipleObjects::new(det)),
-        color::NAME => Box::new(color::Color::new(det, opts)),
-        spatial_relationship::NAME => {
-            Box::new(spatial_relationship::SpatialRelationship::new(det, opts))
-        }
-        _ => unreachable!(),
-    }
+    vbench_scorer::grit_detect::build_dimension(name, det, SemanticOptions { corrected })
+        .expect("a GRiT dimension")
 }
 
 /// Runs one dimension on every scripted video of the fixture: per-video outcomes in order.
