@@ -43,9 +43,10 @@ pub fn split_key(key: &str) -> Option<(String, String)> {
     }
 }
 
-/// Python's `str.strip()` (Unicode whitespace).
+/// Python's `str.strip()`: Unicode whitespace plus the separators U+001C..U+001F, which
+/// `str.isspace` also counts.
 pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(char::is_whitespace)
+    s.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// `check_generate(key_info, predictions)`: frames containing both objects.
@@ -149,6 +150,7 @@ mod tests {
             Some(("cat".into(), "dog".into()))
         );
         assert_eq!(split_key("cat"), None);
+        assert_eq!(py_strip("\u{1f} cat\t\u{a0}"), "cat");
         assert_eq!(split_key("a and b and c"), None);
     }
 }
