@@ -3,5 +3,6 @@
 pub mod args;
 pub mod console;
 pub mod progress;
+pub mod prompt_llm;
 pub mod replicate_args;
 pub mod scoring_args;

@@ -124,6 +124,7 @@ impl Scorer {
                     prompt: Some(prompt.to_string()),
                     style,
                     meta: None,
+                    ..Default::default()
                 },
                 dimensions: dims.iter().map(|d| d.name().to_string()).collect(),
             };

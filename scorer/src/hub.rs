@@ -76,6 +76,8 @@ struct Loaded {
 pub struct ModelHub {
     pub resolver: Resolver,
     pub runtime: Runtime,
+    /// Non-default dimension behaviours (CLI flags).
+    pub options: crate::dimensions::DimensionOptions,
     loaded: Mutex<Loaded>,
     used: Mutex<BTreeMap<(String, String), UsedFile>>,
     warnings: WarningSink,
@@ -86,6 +88,7 @@ impl ModelHub {
         Self {
             resolver,
             runtime,
+            options: Default::default(),
             loaded: Mutex::default(),
             used: Mutex::default(),
             warnings: WarningSink::default(),
@@ -385,17 +388,25 @@ impl ModelHub {
     }
 
     /// Tag2Text Swin-B/384 (`tag2text_swin_14m.pth`, `{"model": ...}`) and the BERT tokenizer.
+    /// An optional `<checkpoint stem>.config.json` beside the checkpoint (a serialised
+    /// [`vbench_models::tag2text::Config`]) replaces the preset; the end-to-end tests use it for
+    /// the parity fixture's shrunken network.
     pub fn tag2text(&self) -> Result<Arc<crate::dimensions::scene::Tag2TextNets>, ScoreError> {
         self.cached(
             |l| &mut l.tag2text,
             || {
                 let id = "tag2text-swin-14m";
-                let vb = self.vb(
-                    &self.file(id, "tag2text_swin_14m.pth")?,
-                    id,
-                    self.runtime.dtype,
-                )?;
-                let cfg = vbench_models::tag2text::Config::tag2text_swin_b_384();
+                let path = self.file(id, "tag2text_swin_14m.pth")?;
+                let cfg_path = path.with_extension("config.json");
+                let cfg = if cfg_path.is_file() {
+                    let text = std::fs::read_to_string(&cfg_path)
+                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
+                } else {
+                    vbench_models::tag2text::Config::tag2text_swin_b_384()
+                };
+                let vb = self.vb(&path, id, self.runtime.dtype)?;
                 let tokenizer = crate::tag2text_caption::BertTokenizer::from_file(
                     &self.file("bert-base-uncased", "tokenizer.json")?,
                 )?;

@@ -6,6 +6,7 @@ pub mod dimensions;
 pub mod error;
 pub mod evaluate;
 pub mod ftfy;
+pub mod grit_detect;
 pub mod hub;
 pub mod image_scores;
 pub mod prompt_info;
@@ -18,6 +19,7 @@ pub mod shard;
 pub mod static_filter;
 pub mod tag2text_caption;
 pub mod text;
+pub mod torch_resize;
 pub mod transforms;
 pub mod video;
 

@@ -119,6 +119,30 @@ pub const COLORS: [&str; 11] = [
     "red", "green", "blue", "yellow", "orange", "purple", "pink", "black", "white", "gray", "grey",
 ];
 
+/// Clothing nouns: "in a red shirt" is no place.
+const CLOTHING: [&str; 12] = [
+    "shirt", "dress", "jacket", "coat", "hat", "suit", "uniform", "costume", "sweater", "t-shirt",
+    "skirt", "hoodie",
+];
+
+/// Prompt-quality tags that are no scene ("4k, ultra detailed, masterpiece").
+const QUALITY_WORDS: [&str; 14] = [
+    "ultra",
+    "detailed",
+    "masterpiece",
+    "cinematic",
+    "realistic",
+    "photorealistic",
+    "hd",
+    "hdr",
+    "quality",
+    "high",
+    "best",
+    "sharp",
+    "lighting",
+    "resolution",
+];
+
 const NUMBERS: [(&str, u32); 10] = [
     ("a", 1),
     ("an", 1),
@@ -176,10 +200,69 @@ pub struct PromptInfo {
     pub spatial: Option<SpatialInfo>,
     pub scene: Option<String>,
     /// "rules" or "llm".
+    #[serde(default)]
     pub source: String,
+    /// Why the info is not what was asked for (e.g. the LLM reply was unusable and the rule
+    /// parser was used instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl PromptInfo {
+    /// The info as stored in a per-video record (`prompt_info`).
+    pub fn to_pyjson(&self) -> crate::pyjson::PyJson {
+        use crate::pyjson::PyJson;
+        let opt = |s: &Option<String>| s.clone().map_or(PyJson::Null, PyJson::Str);
+        let mut items = vec![
+            ("source", PyJson::Str(self.source.clone())),
+            (
+                "objects",
+                PyJson::List(
+                    self.objects
+                        .iter()
+                        .map(|o| {
+                            PyJson::dict([
+                                ("name", PyJson::Str(o.name.clone())),
+                                ("count", PyJson::Int(o.count as i64)),
+                                ("color", opt(&o.color)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            ("color", opt(&self.color)),
+            (
+                "spatial",
+                self.spatial.as_ref().map_or(PyJson::Null, |s| {
+                    PyJson::dict([
+                        ("object_a", PyJson::Str(s.object_a.clone())),
+                        ("object_b", PyJson::Str(s.object_b.clone())),
+                        ("relationship", PyJson::Str(s.relationship.clone())),
+                    ])
+                }),
+            ),
+            ("scene", opt(&self.scene)),
+        ];
+        if let Some(n) = &self.note {
+            items.push(("note", PyJson::Str(n.clone())));
+        }
+        PyJson::dict(items)
+    }
+
+    /// `color`'s object in any-prompt mode: the object the colour word stands before, else the
+    /// only object of the prompt.
+    pub fn color_object(&self) -> Option<&str> {
+        let c = self.color.as_deref()?;
+        self.objects
+            .iter()
+            .find(|o| o.color.as_deref() == Some(c))
+            .or(match self.objects.as_slice() {
+                [o] => Some(o),
+                _ => None,
+            })
+            .map(|o| o.name.as_str())
+    }
+
     /// `object_class`: the single object, when the prompt has exactly one.
     pub fn object_class(&self) -> Option<&str> {
         match self.objects.as_slice() {
@@ -208,6 +291,9 @@ impl PromptInfo {
                 Some("the prompt names fewer than two objects".into())
             }
             "color" if self.color.is_none() => missing("colour"),
+            "color" if self.color_object().is_none() => {
+                Some("the prompt's colour belongs to no single detectable object".into())
+            }
             "spatial_relationship" if self.spatial.is_none() => missing("spatial relation"),
             _ => None,
         }
@@ -321,6 +407,11 @@ pub fn parse_prompt(prompt: &str) -> PromptInfo {
     // Objects with counts and colours, in order, with their word positions.
     let mut i = 0;
     while i < words.len() {
+        // "an orange cat": a colour word before an object is a colour, not the fruit
+        if COLORS.contains(&words[i].as_str()) && object_at(&words, i + 1).is_some() {
+            i += 1;
+            continue;
+        }
         if let Some((name, n)) = object_at(&words, i) {
             let color = i
                 .checked_sub(1)
@@ -416,25 +507,37 @@ pub fn parse_prompt(prompt: &str) -> PromptInfo {
                 .iter()
                 .copied()
                 .take_while(|x| {
-                    !matches!(
+                    let stop = matches!(
                         *x,
                         "with" | "and" | "while" | "in" | "at" | "on" | "of" | "near"
-                    )
+                    );
+                    let verb = x.len() > 4 && x.ends_with("ing");
+                    !(stop || verb)
                 })
                 .take(3)
                 .collect();
             let phrase = head.join(" ");
+            // "a man in a red shirt": clothing, not a place
+            let is_clothing = head
+                .iter()
+                .any(|w| CLOTHING.contains(&singular(w).as_str()));
             let is_object =
                 object_at(&head.iter().map(|s| s.to_string()).collect::<Vec<_>>(), 0).is_some();
             let is_relation = matches!(
                 head.first().copied(),
                 Some("left" | "right" | "top" | "bottom")
             );
-            (!phrase.is_empty() && !is_object && !is_relation).then_some(phrase)
+            (!phrase.is_empty() && !is_object && !is_relation && !is_clothing).then_some(phrase)
         })
     });
     // A bare short noun phrase is a scene (VBench's scene prompts are "alley", "amusement park").
-    if info.scene.is_none() && info.objects.is_empty() && (1..=3).contains(&stripped.len()) {
+    let is_quality_tag =
+        |w: &&str| !w.chars().all(char::is_alphabetic) || QUALITY_WORDS.contains(w);
+    if info.scene.is_none()
+        && info.objects.is_empty()
+        && (1..=3).contains(&stripped.len())
+        && !stripped.iter().any(is_quality_tag)
+    {
         info.scene = Some(joined.clone());
     }
     info
@@ -611,6 +714,142 @@ mod tests {
         );
         let p = parse_prompt("");
         assert!(p.objects.is_empty() && p.scene.is_none());
+    }
+
+    /// Ten more prompts, some with nothing usable, checked against what each dimension reads.
+    #[test]
+    fn more_table() {
+        // (prompt, object_class, multiple_objects, color (colour, object), spatial (a, b, rel), scene)
+        type Row<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<(&'a str, &'a str)>,
+            Option<(&'a str, &'a str, &'a str)>,
+            Option<&'a str>,
+        );
+        let rows: [Row; 12] = [
+            (
+                "a cat sitting to the right of a laptop",
+                None,
+                Some("cat and laptop"),
+                None,
+                Some(("cat", "laptop", "on the right of")),
+                None,
+            ),
+            (
+                "a blue bicycle and a white dog in the park",
+                None,
+                Some("bicycle and dog"),
+                Some(("blue", "bicycle")),
+                None,
+                Some("park"),
+            ),
+            (
+                "two people walking their dogs on a snowy mountain",
+                None,
+                Some("person and dog"),
+                None,
+                None,
+                Some("mountain"),
+            ),
+            (
+                "A Pink Umbrella above a Bench, watercolor painting",
+                None,
+                Some("umbrella and bench"),
+                Some(("pink", "umbrella")),
+                Some(("umbrella", "bench", "on the top of")),
+                None,
+            ),
+            (
+                "an elephant and a giraffe and a zebra at the zoo",
+                None,
+                Some("elephant and giraffe"),
+                None,
+                None,
+                Some("zoo"),
+            ),
+            (
+                "a cup on the left of a laptop on a desk",
+                None,
+                Some("cup and laptop"),
+                None,
+                Some(("cup", "laptop", "on the left of")),
+                Some("desk"),
+            ),
+            (
+                "a teddy bear below a clock",
+                None,
+                Some("teddy bear and clock"),
+                None,
+                Some(("teddy bear", "clock", "on the bottom of")),
+                None,
+            ),
+            (
+                "close-up of an orange cat",
+                Some("cat"),
+                None,
+                Some(("orange", "cat")),
+                None,
+                None,
+            ),
+            // the colour is the shirt's, and a shirt is no place
+            (
+                "a man in a red shirt holding a cell phone",
+                None,
+                Some("person and cell phone"),
+                None,
+                None,
+                None,
+            ),
+            // nothing usable
+            (
+                "the camera slowly pans across while everything glows softly",
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            (
+                "4k, ultra detailed, masterpiece",
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            ("   ", None, None, None, None, None),
+        ];
+        for (p, oc, mo, col, sp, scene) in rows {
+            let info = parse_prompt(p);
+            assert_eq!(info.object_class(), oc, "{p}: {info:?}");
+            assert_eq!(info.multiple_objects().as_deref(), mo, "{p}: {info:?}");
+            let c = info
+                .color
+                .as_deref()
+                .zip(info.color_object())
+                .filter(|_| info.skip_reason("color").is_none());
+            assert_eq!(c, col, "{p}: {info:?}");
+            let s = info.spatial.as_ref().map(|s| {
+                (
+                    s.object_a.as_str(),
+                    s.object_b.as_str(),
+                    s.relationship.as_str(),
+                )
+            });
+            assert_eq!(s, sp, "{p}: {info:?}");
+            assert_eq!(info.scene.as_deref(), scene, "{p}: {info:?}");
+            for (dim, usable) in [
+                ("object_class", oc.is_some()),
+                ("multiple_objects", mo.is_some()),
+                ("color", col.is_some()),
+                ("spatial_relationship", sp.is_some()),
+                ("scene", scene.is_some()),
+            ] {
+                assert_eq!(info.skip_reason(dim).is_none(), usable, "{p} {dim}");
+            }
+        }
     }
 
     #[test]

@@ -210,6 +210,7 @@ fn scores_equal_vbench(
                 prompt: None,
                 style: styles[*c].as_str().map(str::to_string),
                 meta: None,
+                ..Default::default()
             },
             // VBench crashes on the one-frame clip in the consistency dims: the fixture ran
             // it through temporal_flickering only

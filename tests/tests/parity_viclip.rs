@@ -294,6 +294,7 @@ fn dimension_equals_vbench(hub: &ModelHub, dir: &Path, dim: &str) -> (f64, Vec<S
                 prompt: prompts[*c].as_str().map(str::to_string),
                 style: None,
                 meta: None,
+                ..Default::default()
             },
             dimensions: vec![dim.to_string()],
         })
@@ -378,6 +379,7 @@ fn missing_prompt_fails_that_video_only() {
             prompt: prompt.map(str::to_string),
             style: None,
             meta: None,
+            ..Default::default()
         },
         dimensions: vec!["overall_consistency".into()],
     };

@@ -48,6 +48,40 @@ struct Cli {
     /// Style phrase for appearance_style when no full-info record gives one.
     #[arg(long)]
     style: Option<String>,
+    /// Any-prompt mode (videos without a --full-info record): how a prompt is turned into what
+    /// object_class, multiple_objects, color, spatial_relationship and scene check. `rules`:
+    /// the built-in parser. `llm`: ask an OpenAI-compatible LLM for it (--llm-base-url or
+    /// OPENAI_BASE_URL, key OPENAI_API_KEY from the environment or .env), falling back to the
+    /// rules on any failure; the parsed info and any fallback note are stored in each
+    /// per-video record (`prompt_info`).
+    #[arg(long, default_value = "rules", value_parser = ["rules", "llm"])]
+    prompt_parser: String,
+    /// With --prompt-parser llm: base URL of the API, e.g. http://127.0.0.1:11434/v1.
+    /// Default: OPENAI_BASE_URL (environment or .env), else https://api.openai.com/v1.
+    #[arg(long, value_name = "URL")]
+    llm_base_url: Option<String>,
+    /// With --prompt-parser llm: the model asked.
+    #[arg(long, default_value = "gpt-4o-mini", value_name = "M")]
+    llm_model: String,
+    /// With --prompt-parser llm: per-request timeout in seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS")]
+    llm_timeout: f64,
+    /// With --prompt-parser llm: retries after a failed request.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    llm_retries: u32,
+    /// scene: caption each of the 16 sampled frames from its own features. VBench captions
+    /// frame i from frame i//3's (only frames 0-5 matter); not VBench-compatible.
+    #[arg(long)]
+    scene_corrected: bool,
+    /// scene: the beam-search length normalisation of Tag2Text's captioner, as in
+    /// transformers `4.33` (4.33.2, VBench's pin) or `4.46` (4.46.3).
+    #[arg(long, default_value = "4.33", value_parser = ["4.33", "4.46"], value_name = "VERSION")]
+    beam_rules: String,
+    /// color labels every instance with its own ObjectDet text (VBench uses instance 0's for
+    /// all) and spatial_relationship checks the relation's direction (VBench ignores it);
+    /// not VBench-compatible. Applies to the four GRiT dimensions.
+    #[arg(long)]
+    semantic_corrected: bool,
     /// auto, cpu, cuda or metal (auto falls back to CPU with a notice).
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
@@ -302,9 +336,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 prompt: Some(prompt),
                 style,
                 meta: None,
+                auxiliary_info: record
+                    .and_then(|r| r.auxiliary_info.clone())
+                    .map(serde_json::Value::Object),
+                prompt_info: None,
             },
             dimensions: job_dims,
         });
+    }
+    if cli.prompt_parser == "llm" {
+        parse_prompts_with_llm(&cli, &mut jobs)?;
     }
     let name = match (&cli.name, cli.resume) {
         (Some(n), _) => n.clone(),
@@ -336,7 +377,19 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let hub = ModelHub::new(resolver, runtime);
+    let mut hub = ModelHub::new(resolver, runtime);
+    hub.options = dimensions::DimensionOptions {
+        scene: dimensions::scene::SceneOptions {
+            corrected: cli.scene_corrected,
+            beam_rules: match cli.beam_rules.as_str() {
+                "4.46" => vbench_models::tag2text::BeamRules::V4_46,
+                _ => vbench_models::tag2text::BeamRules::V4_33,
+            },
+        },
+        semantic: vbench_scorer::grit_detect::SemanticOptions {
+            corrected: cli.semantic_corrected,
+        },
+    };
     let cfg = EvalConfig {
         output_dir: cli.output.clone(),
         name,
@@ -366,6 +419,64 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The dimensions that read a prompt's parsed info in any-prompt mode.
+const PROMPT_INFO_DIMS: [&str; 5] = [
+    "object_class",
+    "multiple_objects",
+    "color",
+    "spatial_relationship",
+    "scene",
+];
+
+/// `--prompt-parser llm`: parses (once per distinct prompt) the prompts of the videos that
+/// have a prompt-info dimension without full-info auxiliary info for it.
+fn parse_prompts_with_llm(cli: &Cli, jobs: &mut [VideoJob]) -> anyhow::Result<()> {
+    let needs = |j: &VideoJob| {
+        j.dimensions.iter().any(|d| {
+            PROMPT_INFO_DIMS.contains(&d.as_str())
+                && j.input
+                    .auxiliary_info
+                    .as_ref()
+                    .and_then(|a| a.get(d))
+                    .is_none()
+        })
+    };
+    let prompts: Vec<String> = jobs
+        .iter()
+        .filter(|j| needs(j))
+        .filter_map(|j| j.input.prompt.clone())
+        .collect();
+    if prompts.is_empty() {
+        return Ok(());
+    }
+    if !(cli.llm_timeout > 0.0 && cli.llm_timeout.is_finite()) {
+        bail!("--llm-timeout must be > 0");
+    }
+    let cfg = vbench_cli::prompt_llm::LlmParserConfig {
+        base_url: cli.llm_base_url.clone(),
+        model: cli.llm_model.clone(),
+        timeout: std::time::Duration::from_secs_f64(cli.llm_timeout),
+        retries: cli.llm_retries,
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let parser =
+        vbench_cli::prompt_llm::LlmPromptParser::new(&cfg, &cwd).context("--prompt-parser llm")?;
+    let parsed = parser.parse_all(&prompts)?;
+    let fell_back = parsed.values().filter(|i| i.note.is_some()).count();
+    eprintln!(
+        "note: {} prompt(s) parsed by {} ({} fell back to the rule parser)",
+        parsed.len(),
+        parser.endpoint(),
+        fell_back
+    );
+    for j in jobs.iter_mut().filter(|j| needs(j)) {
+        if let Some(p) = &j.input.prompt {
+            j.input.prompt_info = parsed.get(p).cloned();
+        }
+    }
+    Ok(())
 }
 
 fn newest_run(dir: &std::path::Path) -> anyhow::Result<Option<String>> {

@@ -13,12 +13,16 @@ use crate::video::{Frame, ReaderKind};
 pub mod aesthetic_quality;
 pub mod appearance_style;
 pub mod background_consistency;
+pub mod color;
 pub mod dynamic_degree;
 pub mod human_action;
 pub mod imaging_quality;
 pub mod motion_smoothness;
+pub mod multiple_objects;
+pub mod object_class;
 pub mod overall_consistency;
 pub mod scene;
+pub mod spatial_relationship;
 pub mod subject_consistency;
 pub mod temporal_flickering;
 pub mod temporal_style;
@@ -60,6 +64,16 @@ pub const IMPLEMENTED: &[&str] = &[
     appearance_style::NAME,
 ];
 
+/// Non-default behaviours of dimensions, set once per run (`vbench-score` flags) and read by
+/// the dimensions' `load` through [`ModelHub::options`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DimensionOptions {
+    /// `--scene-corrected`, `--beam-rules`.
+    pub scene: scene::SceneOptions,
+    /// `--semantic-corrected` (the four GRiT dimensions).
+    pub semantic: crate::grit_detect::SemanticOptions,
+}
+
 /// What a dimension gets to know about a video besides its frames.
 #[derive(Debug, Clone, Default)]
 pub struct VideoInput {
@@ -72,6 +86,12 @@ pub struct VideoInput {
     /// when a dimension asked for it through [`Dimension::needs_packet_count`]). Set by
     /// [`crate::evaluate::score_video`].
     pub meta: Option<crate::video::VideoMeta>,
+    /// The `auxiliary_info` of the `--full-info` record the video matched (keyed by
+    /// dimension, as in `VBench_full_info.json`); `None` in any-prompt mode.
+    pub auxiliary_info: Option<serde_json::Value>,
+    /// The prompt's parsed info when it was parsed beforehand (the LLM path); the semantic
+    /// dimensions use [`crate::prompt_info::parse_prompt`] when this is `None`.
+    pub prompt_info: Option<crate::prompt_info::PromptInfo>,
 }
 
 /// The partial sums a dimension's aggregate is computed from: aggregate = scale · Σsum / Σcount.

@@ -66,7 +66,7 @@ impl Scene {
         Ok(Self::new(
             hub.tag2text()?,
             hub.runtime.clone(),
-            SceneOptions::default(),
+            hub.options.scene,
         ))
     }
 
@@ -75,37 +75,14 @@ impl Scene {
     }
 }
 
-/// The scene string for a prompt, and the parsed info when it did not come from VBench's suite.
-fn scene_key(prompt: &str) -> (Option<String>, Option<PromptInfo>) {
+/// The scene string for a prompt, and the parsed info when it did not come from VBench's suite
+/// (`given`: info parsed beforehand, e.g. by an LLM; else the rule parser's).
+fn scene_key(prompt: &str, given: Option<&PromptInfo>) -> (Option<String>, Option<PromptInfo>) {
     if VBENCH_SCENES.lines().any(|s| s == prompt) {
         return (Some(prompt.to_string()), None);
     }
-    let info = parse_prompt(prompt);
+    let info = given.cloned().unwrap_or_else(|| parse_prompt(prompt));
     (info.scene.clone(), Some(info))
-}
-
-fn info_json(info: &PromptInfo) -> PyJson {
-    let opt = |s: &Option<String>| s.clone().map_or(PyJson::Null, PyJson::Str);
-    PyJson::dict([
-        ("source", PyJson::Str(info.source.clone())),
-        ("scene", opt(&info.scene)),
-        (
-            "objects",
-            PyJson::List(
-                info.objects
-                    .iter()
-                    .map(|o| {
-                        PyJson::dict([
-                            ("name", PyJson::Str(o.name.clone())),
-                            ("count", PyJson::Int(o.count as i64)),
-                            ("color", opt(&o.color)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-        ("color", opt(&info.color)),
-    ])
 }
 
 struct SceneScorer<'a> {
@@ -152,7 +129,7 @@ impl VideoScorer for SceneScorer<'_> {
             ("frame_count", PyJson::Int(captions.len() as i64)),
         ];
         if let Some(info) = &self.info {
-            rest.push(("prompt_info", info_json(info)));
+            rest.push(("prompt_info", info.to_pyjson()));
         }
         Ok(Outcome {
             record: path_record(&self.video, rest),
@@ -179,7 +156,7 @@ impl Dimension for Scene {
 
     fn start(&self, video: &VideoInput) -> Result<Box<dyn VideoScorer + '_>, VideoErrorKind> {
         let prompt = video.prompt.as_deref().unwrap_or("");
-        let (key, info) = scene_key(prompt);
+        let (key, info) = scene_key(prompt, video.prompt_info.as_ref());
         let key = key.ok_or_else(|| {
             VideoErrorKind::MissingInput(format!(
                 "scene: the prompt {prompt:?} names no scene (give a --full-info record or a prompt like \"... at a beach\")"
@@ -212,12 +189,21 @@ mod tests {
     #[test]
     fn suite_prompts_are_their_own_scene() {
         assert_eq!(
-            scene_key("amusement park"),
+            scene_key("amusement park", None),
             (Some("amusement park".into()), None)
         );
-        let (k, info) = scene_key("two cats and a bicycle at a beach");
+        let (k, info) = scene_key("two cats and a bicycle at a beach", None);
         assert_eq!(k.as_deref(), Some("beach"));
         assert!(info.is_some());
-        assert_eq!(scene_key("a red car to the left of a dog").0, None);
+        assert_eq!(scene_key("a red car to the left of a dog", None).0, None);
+        let llm = PromptInfo {
+            scene: Some("harbour".into()),
+            source: "llm".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            scene_key("boats at dusk", Some(&llm)).0.as_deref(),
+            Some("harbour")
+        );
     }
 }
