@@ -331,3 +331,122 @@ impl GritHeads {
         Ok(self.run(features, image_hw)?.detections)
     }
 }
+
+/// The whole GRiT-B as VBench builds it: backbone, heads and text decoder.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct GritConfig {
+    pub backbone: crate::vitdet::VitDetConfig,
+    pub heads: GritHeadsConfig,
+    pub text: crate::grit_text::GritTextConfig,
+}
+
+impl GritConfig {
+    /// `GRiT_B_DenseCap_ObjectDet.yaml` with VBench's test-time settings.
+    pub fn grit_b() -> Self {
+        Self {
+            backbone: crate::vitdet::VitDetConfig::grit_b(),
+            heads: GritHeadsConfig::grit_b(),
+            text: crate::grit_text::GritTextConfig::grit_b(),
+        }
+    }
+}
+
+/// `MODEL.PIXEL_MEAN` / `PIXEL_STD` of GRiT's Base.yaml, in RGB order (VBench feeds RGB and
+/// never flips, spec §3.2).
+const PIXEL_MEAN: [f32; 3] = [123.675, 116.28, 103.53];
+const PIXEL_STD: [f32; 3] = [58.395, 57.12, 57.375];
+/// `ViT_FPN.size_divisibility`: the input is zero-padded (after normalising) to a multiple.
+const SIZE_DIVISIBILITY: usize = 32;
+/// Begin tokens from `TRAIN_TASK = ["ObjectDet", "DenseCap"]`: `[CLS]` and `103 + 1`.
+pub const OBJECT_DET_BEGIN: u32 = 101;
+pub const DENSE_CAP_BEGIN: u32 = 104;
+
+/// One image's result: the surviving instances in VBench's order and their descriptions.
+#[derive(Debug, Clone)]
+pub struct GritOutput {
+    pub boxes: Vec<[f32; 4]>,
+    pub scores: Vec<f32>,
+    /// ObjectDet pass (begin 101): token ids per instance, without the begin token and EOS.
+    pub object_det_ids: Vec<Vec<u32>>,
+    /// DenseCap pass (begin 104), when asked for.
+    pub dense_cap_ids: Option<Vec<Vec<u32>>>,
+}
+
+/// GRiT (`grit/modeling/meta_arch/grit.py::GRiT.inference`): the box path once, the text
+/// decoder once per task on the same boxes (the two ROI-head passes of VBench share every
+/// box computation, spec §3.9).
+#[derive(Debug, Clone)]
+pub struct Grit {
+    backbone: crate::vitdet::VitDetFpn,
+    heads: GritHeads,
+    text: crate::grit_text::GritTextDecoder,
+}
+
+impl Grit {
+    /// `vb` at the checkpoint root (`backbone.*`, `proposal_generator.*`, `roi_heads.*`).
+    pub fn new(cfg: &GritConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            backbone: crate::vitdet::VitDetFpn::new(&cfg.backbone, vb.pp("backbone"))?,
+            heads: GritHeads::new(&cfg.heads, vb.clone())?,
+            text: crate::grit_text::GritTextDecoder::new(
+                &cfg.text,
+                vb.pp("roi_heads").pp("text_decoder"),
+            )?,
+        })
+    }
+
+    /// detectron2's `preprocess_image`: `(x − mean)/std`, then zero padding bottom/right to a
+    /// multiple of 32. `image`: `(3, H, W)` RGB 0..255 → `(1, 3, Hp, Wp)`.
+    pub fn preprocess(image: &Tensor) -> Result<Tensor> {
+        let (c, h, w) = image.dims3()?;
+        if c != 3 {
+            candle_core::bail!("grit: expected a (3, H, W) RGB image, got {c} channels");
+        }
+        let dev = image.device();
+        let mean = Tensor::new(&PIXEL_MEAN, dev)?.reshape((3, 1, 1))?;
+        let std = Tensor::new(&PIXEL_STD, dev)?.reshape((3, 1, 1))?;
+        let x = image
+            .to_dtype(DType::F32)?
+            .broadcast_sub(&mean)?
+            .broadcast_div(&std)?;
+        let hp = h.div_ceil(SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY;
+        let wp = w.div_ceil(SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY;
+        x.pad_with_zeros(1, 0, hp - h)?
+            .pad_with_zeros(2, 0, wp - w)?
+            .unsqueeze(0)
+    }
+
+    /// Features `[p3..p7]` and the detections of one image (no text).
+    pub fn detections(&self, image: &Tensor) -> Result<GritDetections> {
+        let (_, h, w) = image.dims3()?;
+        let x = Self::preprocess(image)?;
+        let features = self.backbone.forward(&x)?;
+        self.heads.detect(&features, (h, w))
+    }
+
+    /// Token ids of every detection for one begin token (101 ObjectDet, 104 DenseCap).
+    pub fn describe(&self, dets: &GritDetections, begin_token: u32) -> Result<Vec<Vec<u32>>> {
+        if dets.boxes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.text.generate(&dets.object_feats, begin_token)
+    }
+
+    /// `image`: `(3, H, W)` f32 RGB 0..255 exactly as VBench hands the frame to the predictor
+    /// (already resized by the dimension if needed).
+    pub fn detect(&self, image: &Tensor, dense_cap: bool) -> Result<GritOutput> {
+        let dets = self.detections(image)?;
+        let object_det_ids = self.describe(&dets, OBJECT_DET_BEGIN)?;
+        let dense_cap_ids = if dense_cap {
+            Some(self.describe(&dets, DENSE_CAP_BEGIN)?)
+        } else {
+            None
+        };
+        Ok(GritOutput {
+            boxes: dets.boxes,
+            scores: dets.scores,
+            object_det_ids,
+            dense_cap_ids,
+        })
+    }
+}

@@ -69,6 +69,8 @@ struct Loaded {
     raft: Option<Arc<raft::Model>>,
     umt: Option<Arc<crate::dimensions::human_action::UmtNet>>,
     tag2text: Option<Arc<crate::dimensions::scene::Tag2TextNets>>,
+    grit: Option<Arc<crate::grit_net::GritNets>>,
+    grit_detector: Option<Arc<crate::grit_net::GritDetector>>,
     pickscore: Option<Arc<PickScoreNets>>,
     viclip: Option<Arc<ViClipNets>>,
 }
@@ -414,6 +416,53 @@ impl ModelHub {
                     model: vbench_models::tag2text::Tag2Text::new(&cfg, vb)?,
                     tokenizer,
                 })
+            },
+        )
+    }
+
+    /// GRiT-B (`grit_b_densecap_objectdet.pth`, `{"model": ...}` or a bare state dict) and the
+    /// bert-base-uncased tokenizer. An optional `<checkpoint stem>.config.json` beside the
+    /// checkpoint (a serialised [`vbench_models::grit::GritConfig`]) replaces the preset; the
+    /// end-to-end tests use it for the parity fixture's shrunken network.
+    pub fn grit(&self) -> Result<Arc<crate::grit_net::GritNets>, ScoreError> {
+        self.cached(
+            |l| &mut l.grit,
+            || {
+                let id = "grit-b-densecap-objectdet";
+                let path = self.file(id, "grit_b_densecap_objectdet.pth")?;
+                let cfg_path = path.with_extension("config.json");
+                let cfg = if cfg_path.is_file() {
+                    let text = std::fs::read_to_string(&cfg_path)
+                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
+                } else {
+                    vbench_models::grit::GritConfig::grit_b()
+                };
+                // fp32 always: a half-precision GRiT flips detections at the 0.5 threshold
+                let vb = self.vb(&path, id, candle_core::DType::F32)?;
+                let tokenizer = crate::tag2text_caption::BertTokenizer::from_file(
+                    &self.file("bert-base-uncased", "tokenizer.json")?,
+                )?;
+                Ok(crate::grit_net::GritNets {
+                    model: vbench_models::grit::Grit::new(&cfg, vb)?,
+                    tokenizer,
+                })
+            },
+        )
+    }
+
+    /// The one GRiT detector the four semantic dimensions share (so a frame's box path runs
+    /// once for all of them).
+    pub fn grit_detector(&self) -> Result<Arc<crate::grit_net::GritDetector>, ScoreError> {
+        let nets = self.grit()?;
+        self.cached(
+            |l| &mut l.grit_detector,
+            || {
+                Ok(crate::grit_net::GritDetector::new(
+                    nets,
+                    self.runtime.device.clone(),
+                ))
             },
         )
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod evaluate;
 pub mod ftfy;
 pub mod grit_detect;
+pub mod grit_net;
 pub mod hub;
 pub mod image_scores;
 pub mod prompt_info;

@@ -86,7 +86,12 @@ pub fn read_torch_tensors(
     let first = crate::torch_zip::read_all(path, nested_key);
     let mut tensors = match (first, nested_key) {
         (Ok(t), _) => t,
-        (Err(e), Some(_)) => return Err(cerr(e)),
+        // the manifest's nesting is what the published file has; a bare state dict of the
+        // same network (a re-saved or converted checkpoint) is accepted too
+        (Err(e), Some(_)) => match crate::torch_zip::read_all(path, None) {
+            Ok(t) if !t.is_empty() => t,
+            _ => return Err(cerr(e)),
+        },
         // a top level that is not a tensor dict fails in candle; try the usual nesting keys
         (Err(_), None) => Vec::new(),
     };

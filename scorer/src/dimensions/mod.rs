@@ -2,6 +2,8 @@
 //! record, plus the partial sums its aggregate rule needs ([`AggPart`]), so a run can be
 //! resumed, sharded and merged without re-reading videos.
 
+use std::sync::Arc;
+
 use candle_core::Tensor;
 
 use crate::error::VideoErrorKind;
@@ -54,6 +56,10 @@ pub const IMPLEMENTED: &[&str] = &[
     background_consistency::NAME,
     aesthetic_quality::NAME,
     imaging_quality::NAME,
+    object_class::NAME,
+    multiple_objects::NAME,
+    color::NAME,
+    spatial_relationship::NAME,
     scene::NAME,
     temporal_style::NAME,
     overall_consistency::NAME,
@@ -145,6 +151,11 @@ pub fn load(name: &str, hub: &ModelHub) -> Result<Box<dyn Dimension>, crate::Sco
         scene::NAME => Box::new(scene::Scene::load(hub)?),
         overall_consistency::NAME => Box::new(overall_consistency::OverallConsistency::load(hub)?),
         temporal_style::NAME => Box::new(temporal_style::TemporalStyle::load(hub)?),
+        object_class::NAME | multiple_objects::NAME | color::NAME | spatial_relationship::NAME => {
+            let detector: Arc<dyn crate::grit_detect::ObjectDetector> = hub.grit_detector()?;
+            crate::grit_detect::build_dimension(name, detector, hub.options.semantic)
+                .expect("one of the four GRiT dimensions")
+        }
         other if ALL.contains(&other) => {
             return Err(crate::ScoreError::Options(format!(
                 "dimension `{other}` is not implemented in this version (implemented: {})",
