@@ -139,11 +139,12 @@ fn resize_impl(
         let mut out = vec![0f32; channels * in_h * out_w];
         for (src, dst) in data.chunks_exact(in_w).zip(out.chunks_exact_mut(out_w)) {
             for (x, d) in dst.iter_mut().enumerate() {
-                let w = &aw.w[x * aw.stride..];
-                let s = &src[aw.xmin[x]..];
+                let n = aw.xsize[x];
+                let w = &aw.w[x * aw.stride..x * aw.stride + n];
+                let s = &src[aw.xmin[x]..aw.xmin[x] + n];
                 let mut acc = s[0] * w[0];
-                for j in 1..aw.xsize[x] {
-                    acc = s[j].mul_add(w[j], acc);
+                for (sv, wv) in s[1..].iter().zip(&w[1..]) {
+                    acc = sv.mul_add(*wv, acc);
                 }
                 *d = acc;
             }
