@@ -173,11 +173,7 @@ impl CenterNet {
             if cand.len() > self.cfg.pre_nms_topk {
                 // top-k by heat-map value (ties: lower location first), kept in location order
                 let mut by_score = cand.clone();
-                by_score.sort_by(|&a, &b| {
-                    hm[b]
-                        .partial_cmp(&hm[a])
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                });
+                by_score.sort_by(|&a, &b| hm[b].total_cmp(&hm[a]));
                 by_score.truncate(self.cfg.pre_nms_topk);
                 by_score.sort_unstable();
                 cand = by_score;

@@ -351,11 +351,8 @@ pub struct PoolerInput {
 /// with `stable=true`).
 fn order_desc(scores: &[f32]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| {
-        scores[b]
-            .partial_cmp(&scores[a])
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    // total order (a NaN sorts first, as in torch's descending sort); `sort_by` is stable
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     order
 }
 
@@ -445,7 +442,7 @@ pub fn kth_top_k(scores: &[f32], k: usize) -> Vec<usize> {
         return (0..n).collect();
     }
     let mut sorted = scores.to_vec();
-    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    sorted.sort_by(|a, b| a.total_cmp(b));
     let t = sorted[n - k];
     (0..n).filter(|&i| scores[i] >= t).collect()
 }
