@@ -503,8 +503,7 @@ const CLIP_BPE_ENTRY: &str = "clip-vit-base-patch32";
 fn needed_file(dim: &str, entry: &str, file: &str) -> bool {
     let clip_text_unused =
         entry == "clip-vit-base-patch32" && file == "tokenizer.json" && dim != "appearance_style";
-    // scene reads only the tokenizer of the BERT entry
-    let bert_extra_unused =
-        entry == "bert-base-uncased" && file != "tokenizer.json" && dim == "scene";
+    // scene (Tag2Text) and the GRiT dimensions read only the tokenizer of the BERT entry
+    let bert_extra_unused = entry == "bert-base-uncased" && file != "tokenizer.json";
     !clip_text_unused && !bert_extra_unused
 }

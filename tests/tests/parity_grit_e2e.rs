@@ -1,6 +1,3 @@
-//! PENDING (not in the build until `grit-vit` is merged; rename to `parity_grit_e2e.rs` together
-//! with `models/src/grit_assembly.rs.pending`).
-//!
 //! End-to-end parity of `Grit::detect` with VBench's `VisualizationDemo.run_on_image` on the tiny
 //! GRiT of `tools/parity/make_fixtures_grit.py`: frames → boxes (≤ 1e-4 rel), the int boxes of
 //! `dense_pred_to_caption_tuple`, ObjectDet token ids (begin 101) and DenseCap token ids (begin
@@ -33,10 +30,22 @@ fn tiny() -> Grit {
         cfg["box_head_fc_dim"].as_u64().unwrap() as usize,
     );
     let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(&[dir().join("model.safetensors")], DType::F32, &Device::Cpu)
+        VarBuilder::from_mmaped_safetensors(
+            &[dir().join("model.safetensors")],
+            DType::F32,
+            &Device::Cpu,
+        )
     }
     .unwrap();
-    Grit::new(&GritConfig { backbone, text, heads }, vb).unwrap()
+    Grit::new(
+        &GritConfig {
+            backbone,
+            text,
+            heads,
+        },
+        vb,
+    )
+    .unwrap()
 }
 
 /// ids row as recorded (begin stripped, EOS padding kept) → up to, excluding, the first EOS.
@@ -67,14 +76,21 @@ fn grit_matches_vbench_end_to_end() {
             .unwrap();
         let out = grit.detect(&img, true).unwrap();
         // surviving rows of the kept set (detector_postprocess drops empty boxes after decoding)
-        let kept = vbench_models::nn::detection::tensor_to_boxes(&pipe[&format!("f{f}.final.kept_boxes")]).unwrap();
+        let kept =
+            vbench_models::nn::detection::tensor_to_boxes(&pipe[&format!("f{f}.final.kept_boxes")])
+                .unwrap();
         let surv: Vec<usize> = (0..kept.len())
             .filter(|&i| vbench_models::nn::detection::nonempty(&kept[i]))
             .collect();
         let tuples = j[format!("ObjectDet.f{f}.tuples")].as_array().unwrap();
         assert_eq!(out.boxes.len(), tuples.len());
         for (b, tu) in out.boxes.iter().zip(tuples) {
-            let want: Vec<i64> = tu[1].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect();
+            let want: Vec<i64> = tu[1]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect();
             let got: Vec<i64> = b.iter().map(|&v| v as i64).collect();
             assert_eq!(got, want, "frame {f} int box");
         }
@@ -87,7 +103,11 @@ fn grit_matches_vbench_end_to_end() {
             .iter()
             .map(|&i| until_eos(&j[format!("DenseCap.f{f}.ids_test_task")][i]))
             .collect();
-        assert_eq!(out.dense_cap_ids.as_ref().unwrap(), &cap_ids, "frame {f} DenseCap ids");
+        assert_eq!(
+            out.dense_cap_ids.as_ref().unwrap(),
+            &cap_ids,
+            "frame {f} DenseCap ids"
+        );
         // the ObjectDet test task's own pass (text_decoder with begin 101) equals the det pass
         let obj_task: Vec<Vec<u32>> = surv
             .iter()
