@@ -187,10 +187,17 @@ impl RelPosAttention {
                 .matmul(&rw)? // (w, len·h, kw)
                 .reshape((w, len, h, w))?
                 .permute((1, 2, 0, 3))?; // (len, h, w, kw)
-            let attn = attn
+                                         // candle's CPU broadcast add is fast for contiguous operands broadcast on the right
+                                         // only: add rel_h that way, and materialise rel_w over kh (a block copy) first.
+            let rel_w = rel_w
+                .contiguous()?
+                .unsqueeze(3)?
+                .broadcast_as((len, h, w, h, w))?
+                .contiguous()?;
+            let attn = ((attn
                 .reshape((len, h, w, h, w))?
-                .broadcast_add(&rel_h.unsqueeze(4)?)?
-                .broadcast_add(&rel_w.unsqueeze(3)?)?
+                .broadcast_add(&rel_h.contiguous()?.unsqueeze(4)?))?
+                + rel_w)?
                 .reshape((len, n, n))?;
             let attn = candle_nn::ops::softmax_last_dim(&attn)?;
             outs.push(attn.matmul(&v)?);

@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import make_fixtures_grit_vit as fx  # noqa: E402
 
 
-def timeit(fn, reps):
-    fn()
+def timeit(fn, reps, warmup=True):
+    if warmup:
+        fn()
     t = time.perf_counter()
     for _ in range(reps):
         fn()
@@ -32,13 +33,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-warmup", action="store_true", help="time the first call too (slow shared machines)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     fpn = fx.build_backbone(fx.FULL_VIT)
     with torch.no_grad():
         for h, w in [(512, 512), (736, 1280)]:
             x = torch.randn(1, 3, h, w)
-            print(f"ViT-B + ViT_FPN {h}x{w}: {timeit(lambda: fpn(x), a.reps) * 1e3:.0f} ms ({a.threads} threads)")
+            print(f"ViT-B + ViT_FPN {h}x{w}: {timeit(lambda: fpn(x), a.reps, not a.no_warmup) * 1e3:.0f} ms ({a.threads} threads)")
     del fpn
     head = fx.build_text(fx.FULL_TEXT)
     with torch.no_grad():
@@ -49,7 +51,7 @@ def main():
         out, _ = fx.run_text(head, feats, 101)
         assert out["predictions"].shape[1] == 40
     with torch.no_grad():
-        print(f"text decoder 20 objects x 39 steps: {timeit(run, a.reps) * 1e3:.0f} ms ({a.threads} threads)")
+        print(f"text decoder 20 objects x 39 steps: {timeit(run, a.reps, not a.no_warmup) * 1e3:.0f} ms ({a.threads} threads)")
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ def tiny(out_dir):
 
 def full(out_dir):
     os.makedirs(out_dir, exist_ok=True)
-    meta = {"vit": FULL_VIT, "text": FULL_TEXT, "cases": []}
+    meta = {"vit": FULL_VIT, "text": FULL_TEXT, "mean": MEAN, "std": STD, "cases": []}
     tensors = {}
     fpn = build_backbone(FULL_VIT)
     weights = state("backbone.", fpn)
