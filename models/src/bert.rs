@@ -16,7 +16,8 @@ use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::vit::{Activation, LayerNorm};
+use crate::nn::layer_norm::FusedLayerNorm as LayerNorm;
+use crate::nn::vit::Activation;
 
 /// The fields of `med_config.json` / `q2l_config.json` this port reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
