@@ -16,7 +16,8 @@ use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::vit::{Activation, LayerNorm};
+use crate::nn::layer_norm::FusedLayerNorm as LayerNorm;
+use crate::nn::vit::Activation;
 
 /// The fields of `med_config.json` / `q2l_config.json` this port reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,12 +93,30 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    /// Rows picked by `idx` (encoder states repeated per beam).
+    /// Rows picked by `idx` (encoder states repeated per beam, beams reordered).
     pub fn index_rows(&self, idx: &Tensor) -> Result<Self> {
         Ok(Self {
             k: self.k.index_select(idx, 0)?,
             v: self.v.index_select(idx, 0)?,
         })
+    }
+
+    /// These keys/values followed by `next`'s along the token axis (a self-attention cache
+    /// growing by the new tokens).
+    pub fn append(&self, next: &KeyValue) -> Result<Self> {
+        Ok(Self {
+            k: Tensor::cat(&[&self.k, &next.k], 2)?,
+            v: Tensor::cat(&[&self.v, &next.v], 2)?,
+        })
+    }
+
+    /// Number of tokens (keys) held.
+    pub fn len(&self) -> usize {
+        self.k.dims().get(2).copied().unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -154,6 +173,25 @@ impl BertAttention {
             .contiguous()?
             .reshape((b, n, h))?;
         self.norm.forward(&(self.dense.forward(&ctx)? + hidden)?)
+    }
+
+    /// Causal self-attention of new tokens `hidden` (B, n, H) that also attend to the keys and
+    /// values of earlier tokens in `cache` (B, heads, L, d); returns the output and the cache
+    /// extended by the new tokens. `mask` is the additive mask over the L + n keys (None: every
+    /// new token sees every key, e.g. a single new token). The same numbers as re-running the
+    /// whole sequence and keeping its last n rows (med.py's decoder recomputes everything).
+    pub fn forward_cached(
+        &self,
+        hidden: &Tensor,
+        cache: Option<&KeyValue>,
+        mask: Option<&Tensor>,
+    ) -> Result<(Tensor, KeyValue)> {
+        let new = self.key_value(hidden)?;
+        let kv = match cache {
+            Some(c) => c.append(&new)?,
+            None => new,
+        };
+        Ok((self.forward_kv(hidden, &kv, mask)?, kv))
     }
 
     /// Self-attention (`states` = `hidden`) or cross-attention to `states`.
@@ -259,6 +297,31 @@ impl BertLayer {
     }
 }
 
+impl BertLayer {
+    /// [`BertLayer::forward`] in `multimodal` mode for new tokens with a self-attention cache
+    /// (see [`BertAttention::forward_cached`]); returns the output and the extended cache.
+    pub fn forward_cached(
+        &self,
+        hidden: &Tensor,
+        self_cache: Option<&KeyValue>,
+        self_mask: Option<&Tensor>,
+        cross: &KeyValue,
+    ) -> Result<(Tensor, KeyValue)> {
+        let missing = |what: &str| candle_core::Error::Msg(format!("bert layer: no {what}"));
+        let att = self
+            .attention
+            .as_ref()
+            .ok_or_else(|| missing("self-attention"))?;
+        let (x, kv) = att.forward_cached(hidden, self_cache, self_mask)?;
+        let ca = self
+            .crossattention
+            .as_ref()
+            .ok_or_else(|| missing("cross-attention"))?;
+        let x = ca.forward_kv(&x, cross, None)?;
+        Ok((self.ffn(&x)?, kv))
+    }
+}
+
 /// `BertEmbeddings`: word + absolute position embeddings → LayerNorm (no token types).
 #[derive(Debug, Clone)]
 pub struct BertEmbeddings {
@@ -286,8 +349,13 @@ impl BertEmbeddings {
 
     /// `ids`: (B, N) u32, positions 0..N.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.forward_from(ids, 0)
+    }
+
+    /// `ids`: (B, N) u32 at positions `start..start + N` (`past_key_values_length` = `start`).
+    pub fn forward_from(&self, ids: &Tensor, start: usize) -> Result<Tensor> {
         let n = ids.dim(1)?;
-        let pos = Tensor::arange(0u32, n as u32, ids.device())?;
+        let pos = Tensor::arange(start as u32, (start + n) as u32, ids.device())?;
         let x = self
             .word
             .forward(ids)?
@@ -348,6 +416,45 @@ impl BertModel {
                     .key_value(states)
             })
             .collect()
+    }
+
+    /// Causal decoding of new tokens `ids` (B, n) at positions `start..start + n` with one
+    /// self-attention cache per layer (`caches` empty on the first call); cross-attention to
+    /// `cross` (one per layer, no mask). Returns the last layer's output (B, n, H) and the
+    /// extended caches.
+    pub fn forward_cached(
+        &self,
+        ids: &Tensor,
+        start: usize,
+        caches: &[KeyValue],
+        cross: &[KeyValue],
+    ) -> Result<(Tensor, Vec<KeyValue>)> {
+        let emb = self
+            .embeddings
+            .as_ref()
+            .ok_or_else(|| candle_core::Error::Msg("bert: no embeddings".into()))?;
+        let n = ids.dim(1)?;
+        let mut x = emb.forward_from(ids, start)?;
+        // New token i (position start + i) sees keys 0..=start + i.
+        let mask = if n > 1 {
+            let l = start + n;
+            let v: Vec<f32> = (0..n)
+                .flat_map(|i| (0..l).map(move |j| if j <= start + i { 0.0 } else { -10000.0 }))
+                .collect();
+            Some(Tensor::from_vec(v, (1, 1, n, l), ids.device())?)
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            let c = cross.get(i).ok_or_else(|| {
+                candle_core::Error::Msg(format!("bert: no encoder states for layer {i}"))
+            })?;
+            let (y, kv) = layer.forward_cached(&x, caches.get(i), mask.as_ref(), c)?;
+            x = y;
+            out.push(kv);
+        }
+        Ok((x, out))
     }
 
     pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {

@@ -22,7 +22,8 @@ use candle_core::{DType, Device, IndexOp, Module, Result, Tensor, D};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::vit::{Activation, LayerNorm, Mlp};
+use crate::nn::layer_norm::FusedLayerNorm as LayerNorm;
+use crate::nn::vit::{Activation, Mlp};
 
 /// PyTorch `nn.LayerNorm` default, used by every Swin norm.
 pub const SWIN_LAYER_NORM_EPS: f64 = 1e-5;
@@ -148,8 +149,19 @@ impl WindowAttention {
         })
     }
 
-    /// `xs`: (B·nW, N, C); `mask`: (nW, N, N).
-    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    /// The relative position bias plus a shifted-window mask (nW, N, N), as (nW, nH, N, N), so
+    /// that the forward pass adds both at once. VBench adds them one after the other; the sums
+    /// differ only where the mask is −100, whose softmax weight is 0 either way.
+    fn bias_with_mask(&self, mask: &Tensor) -> Result<Tensor> {
+        self.bias
+            .unsqueeze(0)?
+            .broadcast_add(&mask.unsqueeze(1)?)?
+            .contiguous()
+    }
+
+    /// `xs`: (B·nW, N, C); `bias_mask`: [`Self::bias_with_mask`] for shifted windows, else
+    /// None (the bias alone).
+    fn forward(&self, xs: &Tensor, bias_mask: Option<&Tensor>) -> Result<Tensor> {
         let (bw, n, c) = xs.dims3()?;
         let hd = c / self.num_heads;
         let qkv = self
@@ -157,18 +169,19 @@ impl WindowAttention {
             .forward(xs)?
             .reshape((bw, n, 3, self.num_heads, hd))?
             .permute((2, 0, 3, 1, 4))?;
-        let q = (qkv.i(0)?.contiguous()? * self.scale)?;
+        // the scalar multiply already writes a contiguous tensor
+        let q = (qkv.i(0)? * self.scale)?;
         let k = qkv.i(1)?.contiguous()?;
         let v = qkv.i(2)?.contiguous()?;
-        let attn = q.matmul(&k.t()?)?.broadcast_add(&self.bias.unsqueeze(0)?)?;
-        let attn = match mask {
+        let attn = q.matmul(&k.t()?)?;
+        let attn = match bias_mask {
             Some(m) => {
                 let nw = m.dim(0)?;
                 attn.reshape((bw / nw, nw, self.num_heads, n, n))?
-                    .broadcast_add(&m.unsqueeze(1)?.unsqueeze(0)?)?
+                    .broadcast_add(&m.unsqueeze(0)?)?
                     .reshape((bw, self.num_heads, n, n))?
             }
-            None => attn,
+            None => attn.broadcast_add(&self.bias.unsqueeze(0)?)?,
         };
         let attn = candle_nn::ops::softmax_last_dim(&attn)?;
         let out = attn
@@ -208,6 +221,7 @@ struct SwinBlock {
     res: usize,
     window: usize,
     shift: usize,
+    /// Relative position bias + shifted-window mask, (nW, nH, N, N), for shifted blocks.
     mask: Option<Tensor>,
 }
 
@@ -227,14 +241,15 @@ impl SwinBlock {
             (window, shift)
         };
         let hidden = (dim as f64 * mlp_ratio) as usize;
+        let attn = WindowAttention::new(dim, window, heads, vb.pp("attn"))?;
         let mask = if shift > 0 {
-            Some(shift_mask(res, window, shift, vb.device())?)
+            Some(attn.bias_with_mask(&shift_mask(res, window, shift, vb.device())?)?)
         } else {
             None
         };
         Ok(Self {
             norm1: LayerNorm::load(dim, SWIN_LAYER_NORM_EPS, vb.pp("norm1"))?,
-            attn: WindowAttention::new(dim, window, heads, vb.pp("attn"))?,
+            attn,
             norm2: LayerNorm::load(dim, SWIN_LAYER_NORM_EPS, vb.pp("norm2"))?,
             mlp: Mlp::new(
                 candle_nn::linear(dim, hidden, vb.pp("mlp").pp("fc1"))?,

@@ -238,23 +238,35 @@ impl Tag2Text {
             .forward(&x, Some(&self_mask), &kv, None, Mode::Multimodal)
     }
 
-    /// Last-position log-probabilities (rows, V) of the decoder for `ids` (rows, L).
-    fn step_log_probs(&self, ids: &Tensor, cross: &[bert::KeyValue]) -> Result<Tensor> {
-        let l = ids.dim(1)?;
-        let x = self.decoder.embed(ids)?;
-        let mask = bert::causal_mask(l, ids.device())?;
-        let h = self
-            .decoder
-            .forward(&x, Some(&mask), cross, None, Mode::Multimodal)?;
-        let last = h.i((.., l - 1, ..))?.contiguous()?;
+    /// Log-probabilities (rows, V) of the next token after the last of `ids` (rows, n), the new
+    /// tokens at positions `start..start + n`, given the decoder's self-attention `caches` of
+    /// positions `0..start` (empty at the first call) and the cross-attention keys/values of
+    /// each row's tag states. Returns the extended caches too.
+    pub fn decoder_step(
+        &self,
+        ids: &Tensor,
+        start: usize,
+        caches: &[bert::KeyValue],
+        cross: &[bert::KeyValue],
+    ) -> Result<(Tensor, Vec<bert::KeyValue>)> {
+        let n = ids.dim(1)?;
+        let (h, caches) = self.decoder.forward_cached(ids, start, caches, cross)?;
+        let last = h.i((.., n - 1, ..))?.contiguous()?;
         let logits = self.lm_head.forward(&last)?;
-        candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)
+        let lp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
+        Ok((lp, caches))
     }
 
     /// Beam search (HF `beam_search` with `BeamSearchScorer`, length_penalty 1.0,
     /// early_stopping False) for each row of `tag_states` (n, N, H): every caption starts from
     /// `prompt` and its beams cross-attend to its own row (no encoder mask, padded tag positions
     /// included). Captions are independent, as in HF's per-batch bookkeeping.
+    ///
+    /// VBench's decoder re-runs the whole sequence at every step (med.py names its cache
+    /// argument `past`, which transformers never passes); here each step runs only the new
+    /// token against cached self-attention keys/values, reordered with the beams, and
+    /// cross-attention keys/values computed once per caption: the same numbers up to float
+    /// rounding. Finished captions leave the batch.
     pub fn generate(
         &self,
         tag_states: &Tensor,
@@ -264,35 +276,73 @@ impl Tag2Text {
         let n = tag_states.dim(0)?;
         let nb = bc.num_beams;
         let dev = tag_states.device().clone();
-        let kv_all = self.decoder.cross_key_values(tag_states)?;
         let prompt_len = prompt.len();
         let mut frames: Vec<BeamState> = (0..n).map(|_| BeamState::new(prompt, nb)).collect();
+        if n == 0 || prompt_len >= bc.max_length {
+            return Ok(frames
+                .into_iter()
+                .map(|fr| fr.finalize(prompt_len, bc))
+                .collect());
+        }
+        // Batch rows: (caption, beam) for every caption in `active`, beams consecutive.
+        let mut active: Vec<usize> = (0..n).collect();
+        let rows: Vec<u32> = (0..n as u32)
+            .flat_map(|f| std::iter::repeat_n(f, nb))
+            .collect();
+        let row_idx = Tensor::from_vec(rows, n * nb, &dev)?;
+        let mut cross: Vec<bert::KeyValue> = self
+            .decoder
+            .cross_key_values(tag_states)?
+            .iter()
+            .map(|kv| kv.index_rows(&row_idx))
+            .collect::<Result<_>>()?;
+        let mut caches: Vec<bert::KeyValue> = Vec::new();
+        let mut ids = Tensor::from_vec(prompt.repeat(n * nb), (n * nb, prompt_len), &dev)?;
+        let mut start = 0;
         let mut cur_len = prompt_len;
         while cur_len < bc.max_length {
-            let active: Vec<usize> = (0..n).filter(|&f| !frames[f].done).collect();
-            if active.is_empty() {
-                break;
-            }
-            // rows: (frame, beam) for every active frame.
-            let rows: Vec<u32> = active
-                .iter()
-                .flat_map(|&f| std::iter::repeat_n(f as u32, nb))
-                .collect();
-            let row_idx = Tensor::from_vec(rows, active.len() * nb, &dev)?;
-            let cross: Vec<bert::KeyValue> = kv_all
-                .iter()
-                .map(|kv| kv.index_rows(&row_idx))
-                .collect::<Result<_>>()?;
-            let ids: Vec<u32> = active
-                .iter()
-                .flat_map(|&f| frames[f].seqs.iter().flatten().copied().collect::<Vec<_>>())
-                .collect();
-            let ids = Tensor::from_vec(ids, (active.len() * nb, cur_len), &dev)?;
-            let lp = self.step_log_probs(&ids, &cross)?.to_vec2::<f32>()?;
+            let (lp, next_caches) = self.decoder_step(&ids, start, &caches, &cross)?;
+            let lp = lp.to_vec2::<f32>()?;
             for (a, &f) in active.iter().enumerate() {
                 frames[f].step(&lp[a * nb..(a + 1) * nb], cur_len, prompt_len, bc);
             }
+            start = cur_len;
             cur_len += 1;
+            let next_active: Vec<usize> = active
+                .iter()
+                .copied()
+                .filter(|&f| !frames[f].done)
+                .collect();
+            if next_active.is_empty() || cur_len >= bc.max_length {
+                break;
+            }
+            // Each new beam continues its parent's cache row; finished captions drop out.
+            let mut rows = Vec::with_capacity(next_active.len() * nb);
+            let mut last = Vec::with_capacity(next_active.len() * nb);
+            for (a, &f) in active.iter().enumerate() {
+                if frames[f].done {
+                    continue;
+                }
+                for b in 0..nb {
+                    rows.push((a * nb + frames[f].parents[b]) as u32);
+                    last.push(frames[f].seqs[b].last().copied().unwrap_or(0));
+                }
+            }
+            let m = rows.len();
+            let idx = Tensor::from_vec(rows, m, &dev)?;
+            caches = next_caches
+                .iter()
+                .map(|kv| kv.index_rows(&idx))
+                .collect::<Result<_>>()?;
+            if next_active.len() != active.len() {
+                // rows of one caption hold the same tag states: any beam's row will do.
+                cross = cross
+                    .iter()
+                    .map(|kv| kv.index_rows(&idx))
+                    .collect::<Result<_>>()?;
+            }
+            ids = Tensor::from_vec(last, (m, 1), &dev)?;
+            active = next_active;
         }
         Ok(frames
             .into_iter()
@@ -311,6 +361,8 @@ struct BeamState {
     hyps: Vec<(f64, Vec<u32>)>,
     worst: f64,
     done: bool,
+    /// For each beam after the last step, the beam it continues (its cache row).
+    parents: Vec<usize>,
 }
 
 impl BeamState {
@@ -323,6 +375,7 @@ impl BeamState {
             hyps: Vec::new(),
             worst: 1e9,
             done: false,
+            parents: (0..nb).collect(),
         }
     }
 
@@ -412,6 +465,7 @@ impl BeamState {
             .collect();
         self.seqs = seqs;
         self.scores = next.iter().map(|n| n.0).collect();
+        self.parents = next.iter().map(|n| n.2).collect();
     }
 
     /// `BeamSearchScorer.finalize` + picking the best hypothesis.

@@ -2,5 +2,6 @@
 
 pub mod detection;
 pub mod grid_sample;
+pub mod layer_norm;
 pub mod resample;
 pub mod vit;
