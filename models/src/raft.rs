@@ -100,7 +100,7 @@ pub fn pad_replicate(x: &Tensor) -> Result<Tensor> {
 }
 
 /// A conv with bias, per-axis padding and stride (`nn.Conv2d`): banded im2col + matmul
-/// ([`crate::nn::conv`]), whose column buffer stays below 64 MB at any frame size.
+/// ([`crate::nn::conv`]), whose column buffer stays below 16 MB at any frame size.
 #[derive(Debug, Clone)]
 struct Conv(conv::Conv2d);
 
