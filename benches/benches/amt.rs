@@ -7,8 +7,10 @@
 //! the peak RSS (VmHWM) and exits without running the timings.
 //!
 //! Quick mode (no criterion, for a loaded machine where 10 samples per size take too long):
-//! `AMT_QUICK=3 cargo bench -p vbench-benches --bench amt` prints the mean of 3 runs per size
-//! after one warm-up, the same protocol as `tools/bench/reference_amt.py`.
+//! `AMT_QUICK=3 cargo bench -p vbench-benches --bench amt` prints, per size, over 3 runs
+//! after one warm-up: the minimum wall time, the minimum CPU time (user + system, all threads)
+//! and the load average, the same protocol as `tools/bench/reference_amt.py`. `AMT_SIZES=256,512`
+//! picks the sizes (heights; default 256,512,720).
 
 use std::collections::HashMap;
 
@@ -71,6 +73,24 @@ fn bench_amt(c: &mut Criterion) {
     g.finish();
 }
 
+/// User + system CPU seconds of this process (/proc/self/stat, all threads).
+fn cpu_s() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn peak_rss_kib() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     s.lines()
@@ -107,16 +127,26 @@ fn main() {
         .and_then(|v| v.parse::<u32>().ok())
     {
         let m = model();
+        let sizes = std::env::var("AMT_SIZES").unwrap_or_else(|_| "256,512,720".into());
         for (h, w) in [(256, 256), (512, 512), (720, 1280)] {
+            if !sizes.split(',').any(|s| s.trim() == h.to_string()) {
+                continue;
+            }
             let (a, b) = inputs(h, w);
+            let load = loadavg();
             let _ = m.forward(&a, &b, 0.5, 1.0).unwrap();
-            let t = std::time::Instant::now();
+            let (mut wall, mut cpu) = (f64::MAX, f64::MAX);
             for _ in 0..reps {
+                let (t, c) = (std::time::Instant::now(), cpu_s());
                 let _ = m.forward(&a, &b, 0.5, 1.0).unwrap();
+                wall = wall.min(t.elapsed().as_secs_f64());
+                cpu = cpu.min(cpu_s() - c);
             }
             println!(
-                "amt-s interpolated frame {w}x{h}: {:.1} ms",
-                t.elapsed().as_secs_f64() * 1e3 / reps as f64
+                "amt-s interpolated frame {w}x{h}: min wall {:.1} ms, min CPU {:.1} ms over {reps} runs (load average before: {load}; after: {})",
+                wall * 1e3,
+                cpu * 1e3,
+                loadavg()
             );
         }
         return;

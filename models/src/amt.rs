@@ -16,7 +16,9 @@
 //! correlation level is wider than one pixel) as `(1, 3, Hp, Wp)` f32 in `[0, 1]`.
 
 use candle_core::{DType, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
+
+use crate::nn::conv::Conv2d;
 
 use crate::nn::grid_sample::{grid_sample_bilinear, GridPadding};
 
@@ -70,12 +72,11 @@ fn conv(
     padding: usize,
     vb: VarBuilder,
 ) -> candle_core::Result<Conv2d> {
-    let cfg = Conv2dConfig {
-        padding,
-        stride,
-        ..Default::default()
-    };
-    candle_nn::conv2d(cin, cout, k, cfg, vb)
+    // banded im2col + matmul (crate::nn::conv): faster than candle's CPU conv2d, bounded memory;
+    // the weights are detached (`Var`s would make candle keep every activation for backprop)
+    let weight = vb.get((cout, cin, k, k), "weight")?;
+    let bias = vb.get(cout, "bias")?;
+    Conv2d::new(&weight, Some(&bias), stride, (padding, padding))
 }
 
 /// `nn.PReLU(C)`: `x` where `x > 0`, else `w_c · x`.
@@ -86,7 +87,7 @@ struct PRelu {
 
 impl PRelu {
     fn new(c: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let weight = vb.get(c, "weight")?.reshape((1, c, 1, 1))?;
+        let weight = vb.get(c, "weight")?.detach().reshape((1, c, 1, 1))?;
         Ok(Self { weight })
     }
 }
@@ -327,14 +328,14 @@ impl Module for ResBlock {
 struct UpConv {
     cout: usize,
     /// `[4·cout, cin, 2, 2]`, phase-major (a, b) = (0,0), (0,1), (1,0), (1,1).
-    kernel: Tensor,
+    kernel: Conv2d,
     bias: Tensor,
 }
 
 impl UpConv {
     fn new(cin: usize, cout: usize, vb: VarBuilder) -> candle_core::Result<Self> {
-        let w = vb.get((cin, cout, 4, 4), "weight")?;
-        let bias = vb.get(cout, "bias")?.reshape((1, cout, 1, 1))?;
+        let w = vb.get((cin, cout, 4, 4), "weight")?.detach();
+        let bias = vb.get(cout, "bias")?.detach().reshape((1, cout, 1, 1))?;
         let wt = w.transpose(0, 1)?.contiguous()?; // [cout, cin, 4, 4]
         let taps = |a: usize| Tensor::new(if a == 0 { &[3u32, 1] } else { &[2u32, 0] }, w.device());
         let mut phases = Vec::with_capacity(4);
@@ -349,7 +350,7 @@ impl UpConv {
         }
         Ok(Self {
             cout,
-            kernel: Tensor::cat(&phases, 0)?,
+            kernel: Conv2d::new(&Tensor::cat(&phases, 0)?, None, 1, (0, 0))?,
             bias,
         })
     }
@@ -360,7 +361,7 @@ impl Module for UpConv {
         let (n, _, h, w) = x.dims4()?;
         let c = self.cout;
         let xp = x.pad_with_zeros(3, 1, 1)?.pad_with_zeros(2, 1, 1)?;
-        let y = xp.conv2d(&self.kernel, 0, 1, 1, 1)?; // (n, 4c, h+1, w+1)
+        let y = self.kernel.forward(&xp)?; // (n, 4c, h+1, w+1)
         let phase = |a: usize, b: usize| -> candle_core::Result<Tensor> {
             y.narrow(1, (2 * a + b) * c, c)?
                 .narrow(2, a, h)?

@@ -77,51 +77,118 @@ fn interpolated_u8_frames_match_vbench() {
     let t = load("tensors.safetensors");
     let net = model();
     for clip in ["clip_e.mp4", "clip_f.mp4"] {
-        let frames =
-            decode_all(&amt_fixtures().join("clips").join(clip), ReaderKind::OpenCv).unwrap();
-        let (h, w) = (frames[0].height, frames[0].width);
-        let (scale, div) = vbench_scale(h, w);
-        let pad = padding(h, w, div);
-        let want = &t[&format!("{clip}/pred_u8")];
-        let inputs: Vec<_> = frames
-            .iter()
-            .step_by(2)
-            .map(|f| input_tensor(f, pad, &Device::Cpu).unwrap())
-            .collect();
-        assert_eq!(
-            want.dim(0).unwrap(),
-            inputs.len() - 1,
-            "{clip}: predictions"
-        );
-        for k in 0..inputs.len() - 1 {
-            let pred = net.forward(&inputs[k], &inputs[k + 1], 0.5, scale).unwrap();
-            let got = output_frame(&pred.imgt_pred, pad, h, w).unwrap();
-            let want: Vec<u8> = want
-                .get(k)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let differing = want.iter().zip(&got.data).filter(|(a, b)| a != b).count();
-            let maxd = want
-                .iter()
-                .zip(&got.data)
-                .map(|(a, b)| a.abs_diff(*b))
-                .max()
-                .unwrap();
-            eprintln!(
-                "{clip} pair {k}: {differing} of {} u8 values differ (max {maxd})",
-                want.len()
-            );
-            // a value can flip by one level where x·255 lands within float rounding of an integer
-            assert!(maxd <= 1, "{clip} pair {k}: u8 frames differ by {maxd}");
-            assert!(
-                differing * 1000 <= want.len(),
-                "{clip} pair {k}: {differing} values differ"
-            );
-        }
+        u8_frames_match(&net, &amt_fixtures(), &t, clip);
     }
+}
+
+/// Decodes `root/clips/clip` like VBench (OpenCV), interpolates every even-frame pair and compares
+/// the unpadded uint8 frames with `{clip}/pred_u8`.
+fn u8_frames_match(net: &amt::Model, root: &Path, t: &HashMap<String, Tensor>, clip: &str) {
+    let frames = decode_all(&root.join("clips").join(clip), ReaderKind::OpenCv).unwrap();
+    let (h, w) = (frames[0].height, frames[0].width);
+    let (scale, div) = vbench_scale(h, w);
+    let pad = padding(h, w, div);
+    let want = &t[&format!("{clip}/pred_u8")];
+    let inputs: Vec<_> = frames
+        .iter()
+        .step_by(2)
+        .map(|f| input_tensor(f, pad, &Device::Cpu).unwrap())
+        .collect();
+    assert_eq!(
+        want.dim(0).unwrap(),
+        inputs.len() - 1,
+        "{clip}: predictions"
+    );
+    for k in 0..inputs.len() - 1 {
+        let pred = net.forward(&inputs[k], &inputs[k + 1], 0.5, scale).unwrap();
+        let got = output_frame(&pred.imgt_pred, pad, h, w).unwrap();
+        assert_eq!((got.height, got.width), (h, w), "{clip}: cropped back");
+        let want: Vec<u8> = want
+            .get(k)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let differing = want.iter().zip(&got.data).filter(|(a, b)| a != b).count();
+        let maxd = want
+            .iter()
+            .zip(&got.data)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        eprintln!(
+            "{clip} pair {k}: {differing} of {} u8 values differ (max {maxd})",
+            want.len()
+        );
+        // a value can flip by one level where x·255 lands within float rounding of an integer
+        assert!(maxd <= 1, "{clip} pair {k}: u8 frames differ by {maxd}");
+        assert!(
+            differing * 1000 <= want.len(),
+            "{clip} pair {k}: {differing} values differ"
+        );
+    }
+}
+
+/// `tests/fixtures/parity_amt/odd` (`tools/parity/make_fixtures_amt_odd.py`): odd frame sizes,
+/// padded to a multiple of 16 with the odd remainder right/bottom and cropped back.
+fn odd_fixtures() -> std::path::PathBuf {
+    amt_fixtures().join("odd")
+}
+
+#[test]
+fn odd_sizes_pad_crop_and_match_vbench() {
+    let root = odd_fixtures();
+    let t = candle_core::safetensors::load(root.join("tensors.safetensors"), &Device::Cpu)
+        .expect("odd fixture tensors");
+    let net = model();
+    // 145x133 → 160x144 (left 7, right 8, top 5, bottom 6); 131x129 → 144x144 (6/7, 7/8)
+    for (clip, hw, pad) in [
+        ("clip_odd_a.mp4", (133, 145), [7, 8, 5, 6]),
+        ("clip_odd_b.mp4", (129, 131), [6, 7, 7, 8]),
+    ] {
+        let frames = decode_all(&root.join("clips").join(clip), ReaderKind::OpenCv).unwrap();
+        assert_eq!((frames[0].height, frames[0].width), hw, "{clip}");
+        let (_, div) = vbench_scale(hw.0, hw.1);
+        assert_eq!(div, 16);
+        let p = padding(hw.0, hw.1, div);
+        assert_eq!(p, pad, "{clip}");
+        u8_frames_match(&net, &root, &t, clip);
+    }
+    // the padded float prediction of clip a's first pair
+    let frames = decode_all(&root.join("clips/clip_odd_a.mp4"), ReaderKind::OpenCv).unwrap();
+    let p = padding(133, 145, 16);
+    let i0 = input_tensor(&frames[0], p, &Device::Cpu).unwrap();
+    let i1 = input_tensor(&frames[2], p, &Device::Cpu).unwrap();
+    let out = net.forward(&i0, &i1, 0.5, 1.0).unwrap();
+    let d = max_abs(&t["clip_odd_a.mp4/imgt_pred"], &out.imgt_pred);
+    eprintln!("clip_odd_a imgt_pred: max abs diff {d:.3e}");
+    assert!(d <= FRAME_TOL, "clip_odd_a imgt_pred: max abs diff {d}");
+    // 130x97 pads to 144x112, below the 128 minimum: a per-video error here, while VBench on
+    // CPU returns a number (small.json; the coarsest correlation level is one pixel wide)
+    use vbench_scorer::dimensions::motion_smoothness::MotionSmoothness;
+    use vbench_scorer::dimensions::Dimension;
+    let small = decode_all(&root.join("clips/clip_odd_small.mp4"), ReaderKind::OpenCv).unwrap();
+    assert_eq!((small[0].height, small[0].width), (97, 130));
+    let dim = MotionSmoothness::new(std::sync::Arc::new(net), &Runtime::cpu(1));
+    let mut s = dim.start(&VideoInput::default()).unwrap();
+    let e = s.push(&small[0]).expect_err("padded side 112 < 128");
+    assert!(e.to_string().contains("at least 128"), "{e}");
+}
+
+#[test]
+fn odd_sizes_scores_match_vbench() {
+    let dir = tempfile::tempdir().unwrap();
+    amt_weights_dir(dir.path());
+    let hub = hub_at(dir.path());
+    let root = odd_fixtures();
+    let worst = scores_match(
+        &hub,
+        &root,
+        &root.join("scores.json"),
+        &["clips/clip_odd_a.mp4", "clips/clip_odd_b.mp4"],
+    );
+    assert!(worst <= SCORE_TOL, "largest difference {worst}");
 }
 
 fn hub_at(weights: &Path) -> ModelHub {

@@ -412,6 +412,25 @@ fn too_small_frames_are_a_video_error() {
     assert!(e.to_string().contains("too small"), "{e}");
 }
 
+/// Frames whose correlation pyramid would exceed `MAX_CORR_BYTES` (2560x1440: 13.3 GB; 4K: 89 GB)
+/// are refused with a per-video error before anything is allocated; 1080p (5.6 GB) is accepted.
+#[test]
+fn too_large_frames_are_a_video_error() {
+    let m = net("raft_random.pth");
+    for (w, h) in [(3840usize, 2160usize), (2560, 1440)] {
+        let mut pf = PairFlow::new(&m, Device::Cpu, 0.05, 2);
+        let f = Frame {
+            width: w,
+            height: h,
+            data: vec![0; w * h * 3],
+        };
+        let e = pf.push(&f).unwrap_err();
+        assert!(e.to_string().contains("GiB"), "{e}");
+    }
+    let cfg = m.config();
+    assert!(cfg.corr_pyramid_bytes(1088, 1920) <= dynamic_degree::MAX_CORR_BYTES);
+}
+
 /// Real-size run with plain random weights (`make_fixtures_raft.py --full-size DIR`, not
 /// committed): `VBENCH_RAFT_FULLSIZE=DIR cargo test --release -p vbench-tests --test parity_raft
 /// -- --ignored --nocapture`.

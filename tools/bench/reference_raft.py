@@ -3,11 +3,14 @@
 VBench's RAFT (third_party/RAFT, as DynamicDegree builds it) with random weights, one frame pair
 `model(image1, image2, iters=20, test_mode=True)` on replicate-padded frames at 256x256, 512x512
 and 1280x720; and, in a child process, the peak RSS of one 1920x1080 pair (`--iters` iterations;
-the correlation pyramid is allocated whatever the count).
+the correlation pyramid is allocated whatever the count). Per size: one warm-up, then the minimum
+wall time and minimum process CPU time over --reps runs, with the load average before (the machine
+is shared), as `RAFT_QUICK=N cargo bench --bench raft`.
 
     PYTHONPATH=fixtures-work/vbench_wheel /tmp/refenv/bin/python tools/bench/reference_raft.py
 """
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -44,6 +47,9 @@ def main():
     ap.add_argument('--peak', nargs=3, type=int, metavar=('W', 'H', 'ITERS'),
                     help='internal: one pair, then print the peak RSS')
     ap.add_argument('--iters', type=int, default=1, help='iterations of the 1080p peak-memory run')
+    ap.add_argument('--reps', type=int, default=3, help='timed runs per size (after one warm-up); the minimum is printed')
+    ap.add_argument('--sizes', help='heights to run, e.g. 256,512 (default: 256,512,720)')
+    ap.add_argument('--no-peak', action='store_true', help='skip the 1080p peak-memory child (run it under flock)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     m = model()
@@ -58,13 +64,21 @@ def main():
               f'{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB')
         return
     with torch.no_grad():
-        for (h, w, reps) in [(256, 256, 5), (512, 512, 2), (720, 1280, 1)]:
+        for (h, w) in [(256, 256), (512, 512), (720, 1280)]:
+            if a.sizes and str(h) not in a.sizes.split(','):
+                continue
             x, y = pair(h, w)
-            m(x, y, iters=20, test_mode=True) if reps > 1 else None
-            t = time.perf_counter()
-            for _ in range(reps):
+            load = ' '.join(f'{v:.2f}' for v in os.getloadavg())
+            m(x, y, iters=20, test_mode=True)
+            wall, cpu = float('inf'), float('inf')
+            for _ in range(a.reps):
+                t, c = time.perf_counter(), time.process_time()
                 m(x, y, iters=20, test_mode=True)
-            print(f'raft pair {w}x{h}: {(time.perf_counter() - t) / reps * 1e3:.0f} ms')
+                wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
+            print(f'raft pair {w}x{h}: min wall {wall * 1e3:.0f} ms, min CPU {cpu * 1e3:.0f} ms over {a.reps} runs '
+                  f'(load average before: {load})')
+    if a.no_peak:
+        return
     subprocess.run([sys.executable, __file__, '--threads', str(a.threads), '--peak', '1920', '1080',
                     str(a.iters)], check=True)
 

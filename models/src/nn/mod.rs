@@ -1,5 +1,7 @@
-//! Building blocks shared by several networks: PyTorch-exact resampling and ViT blocks.
+//! Building blocks shared by several networks: PyTorch-exact resampling, banded im2col
+//! convolution, grid_sample and ViT blocks.
 
+pub mod conv;
 pub mod detection;
 pub mod grid_sample;
 pub mod layer_norm;
