@@ -4,6 +4,7 @@
 //! `tools/parity/make_fixtures_grit.py`): decode, frame sampling, GRiT, BERT decode, matching
 //! rules, per-video records and aggregates, from a `--full-info` file and a weights dir.
 
+#[allow(dead_code)]
 mod score_support;
 
 use std::path::{Path, PathBuf};
