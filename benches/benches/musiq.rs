@@ -8,6 +8,12 @@
 //! transform 720p 3.2 ms (Python 32 ms); patches 512×512 5.6 ms (Python 375 ms); forward
 //! 512×512 batch 1 1.53 s/frame (Python 3.65 s), 288×512 batch 1 0.91 s (Python 4.9 s, noise),
 //! 512×512 batch 4 7.11 s per batch = 1.78 s/frame (Python 3.70 s/frame).
+//! Again at 11:38–11:42 UTC (`-- --quick`, plain-tensor weights) under load average 17–25:
+//! transform 3.4 ms (Python 42 ms); patches 4.7 ms (Python 119 ms); forward 512×512 batch 1
+//! 4.0 s/frame (Python 6.6 s), 288×512 batch 1 2.2 s (Python 13.1 s, noise), 512×512 batch 4
+//! 9.46 s per batch = 2.37 s/frame (Python 5.55 s/frame); peak RSS 466 MB (Python 1.25 GB).
+
+use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -31,9 +37,25 @@ fn input(h: usize, w: usize, n: usize) -> Tensor {
 }
 
 fn bench_musiq(c: &mut Criterion) {
+    // random weights through a VarMap, then re-read as plain tensors: candle records a backprop
+    // graph for every op on a `Var`, which would keep every layer's activations alive
+    let cfg = musiq::Config::spaq();
     let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    let model = musiq::Model::new(&musiq::Config::spaq(), vb).expect("random MUSIQ");
+    musiq::Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu))
+        .expect("random MUSIQ");
+    let weights: HashMap<String, Tensor> = vm
+        .data()
+        .lock()
+        .expect("not poisoned")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    drop(vm);
+    let model = musiq::Model::new(
+        &cfg,
+        VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu),
+    )
+    .expect("random MUSIQ");
 
     let mut g = c.benchmark_group("imaging_quality transform");
     let f720 = frame(720, 1280);

@@ -55,6 +55,18 @@ fn bench_umt(c: &mut Criterion) {
     g.bench_function("UMT-L/16 forward", |b| {
         b.iter(|| model.forward(&x).unwrap())
     });
+    g.bench_function("per 16-frame clip: preprocess 16x720p + forward", |b| {
+        b.iter(|| {
+            let crops: Vec<Frame> = frames.iter().map(human_action::resize_and_crop).collect();
+            let x = Tensor::from_vec(
+                human_action::clip_to_tensor(&crops),
+                (1, 3, 16, 224, 224),
+                &Device::Cpu,
+            )
+            .unwrap();
+            model.forward(&x).unwrap()
+        })
+    });
     g.finish();
 }
 

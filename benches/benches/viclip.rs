@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -40,9 +42,24 @@ fn bench_viclip(c: &mut Criterion) {
     g.bench_function("clip_transform uint8, 8 frames 512x512", |b| {
         b.iter(|| clip_input(&frames))
     });
+    // random weights through a VarMap, then re-read as plain tensors: candle records a backprop
+    // graph for every op on a `Var`, which would keep every block's activations alive
+    let cfg = viclip::Config::vbench();
     let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    let model = viclip::Model::new(&viclip::Config::vbench(), vb).unwrap();
+    viclip::Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+    let weights: HashMap<String, Tensor> = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().detach()))
+        .collect();
+    drop(vm);
+    let model = viclip::Model::new(
+        &cfg,
+        VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     let x = clip_input(&frames);
     g.bench_function("L/14 video forward (1, 8, 3, 224, 224)", |b| {
         b.iter(|| model.video_features(&x).unwrap())

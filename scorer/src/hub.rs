@@ -284,17 +284,26 @@ impl ModelHub {
 
 impl ModelHub {
     /// MUSIQ-SPAQ as VBench builds it (`MUSIQ(pretrained_model_path=...)`, pyiqa defaults).
+    /// MUSIQ-SPAQ ([`musiq::Config::spaq`]). An optional `<checkpoint stem>.config.json` beside
+    /// the checkpoint (a serialised [`musiq::Config`]) replaces the preset; the end-to-end tests
+    /// use it for the shrunken parity network.
     pub fn musiq(&self) -> Result<Arc<musiq::Model>, ScoreError> {
         self.cached(
             |l| &mut l.musiq,
             || {
                 let id = "musiq-spaq";
-                let vb = self.vb(
-                    &self.file(id, "musiq_spaq_ckpt-358bb6af.pth")?,
-                    id,
-                    self.runtime.dtype,
-                )?;
-                Ok(musiq::Model::new(&musiq::Config::spaq(), vb)?)
+                let path = self.file(id, "musiq_spaq_ckpt-358bb6af.pth")?;
+                let cfg_path = path.with_extension("config.json");
+                let cfg = if cfg_path.is_file() {
+                    let text = std::fs::read_to_string(&cfg_path)
+                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
+                } else {
+                    musiq::Config::spaq()
+                };
+                let vb = self.vb(&path, id, self.runtime.dtype)?;
+                Ok(musiq::Model::new(&cfg, vb)?)
             },
         )
     }

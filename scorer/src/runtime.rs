@@ -61,6 +61,8 @@ pub struct Runtime {
     pub batch_size: usize,
     /// A line to show the user when `auto` fell back (e.g. "CUDA not available, using CPU").
     pub notice: Option<String>,
+    /// VBench's `--imaging_quality_preprocessing_mode` (default `longer`).
+    pub imaging_quality_mode: crate::dimensions::imaging_quality::PreprocessMode,
 }
 
 impl Runtime {
@@ -109,6 +111,7 @@ impl Runtime {
             clip_dtype: DType::F32,
             batch_size,
             notice,
+            imaging_quality_mode: Default::default(),
         })
     }
 
@@ -119,6 +122,7 @@ impl Runtime {
             clip_dtype: DType::F32,
             batch_size: batch_size.max(1),
             notice: None,
+            imaging_quality_mode: Default::default(),
         }
     }
 
@@ -127,6 +131,15 @@ impl Runtime {
             Precision::Fp32 => DType::F32,
             Precision::VbenchCudaFp16 => DType::F16,
         };
+        self
+    }
+
+    /// The preprocessing mode `imaging_quality` loads with ([`crate::dimensions::load`]).
+    pub fn with_imaging_quality_mode(
+        mut self,
+        mode: crate::dimensions::imaging_quality::PreprocessMode,
+    ) -> Self {
+        self.imaging_quality_mode = mode;
         self
     }
 

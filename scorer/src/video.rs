@@ -151,8 +151,9 @@ pub struct VideoReader {
 }
 
 /// Lower-case extensions the scorer decodes (VBench: `.mp4` via decord, `.gif`, `.png`;
-/// we accept the other containers FFmpeg reads too).
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "webm", "avi", "gif", "m4v"];
+/// we accept the other containers FFmpeg reads too). FFmpeg's GIF and PNG frames equal PIL's
+/// `convert('RGB')` ones, which VBench's `load_video` uses (`tests/tests/parity_issue7.rs`).
+pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mkv", "mov", "webm", "avi", "gif", "png", "m4v"];
 
 pub fn is_video_path(p: &Path) -> bool {
     p.extension()

@@ -54,3 +54,4 @@ pub fn fixture_weights_dir(dst: &Path) -> std::io::Result<()> {
     Ok(())
 }
 pub mod images;
+pub mod issue7;

@@ -18,13 +18,11 @@ use vbench_scorer::{transforms, ModelHub, Runtime};
 const FEATURE_REL_TOL: f32 = 1e-4;
 /// Per-video cosines and aggregates (the contract).
 const SCORE_TOL: f64 = 1e-4;
-/// The uint8 crop after bicubic + round: ATen computes the bicubic source index with a fused
-/// multiply-add (its tap weights equal ours with `fma(scale, d + 0.5, -0.5)`, checked bit for bit)
-/// and sums the taps in an order not reproduced bit-exactly here, so a value that lands within
-/// an ulp of x.5 can round the other way: at most 1 level, in a handful of pixels.
-const CROP_LEVELS_TOL: f32 = 1.0;
-/// Fraction of crop values allowed to differ by that one level.
-const CROP_FRACTION_TOL: f64 = 1e-4;
+/// The uint8 crop after bicubic + round is bit-exact: `resample::resize_bicubic` reproduces
+/// ATen's FMA-contracted kernel (fused source index and tap sums), so no pixel may differ.
+const CROP_LEVELS_TOL: f32 = 0.0;
+/// Fraction of crop values allowed to differ by that tolerance.
+const CROP_FRACTION_TOL: f64 = 0.0;
 /// The normalised network input: the uint8 crop is compared exactly, then only f32 division
 /// order could differ.
 const INPUT_TOL: f32 = 1e-6;
@@ -217,9 +215,7 @@ fn preprocessing_equals_clip_transform_on_uint8() {
                 .zip(&got.data)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
-            // one level of a differing crop value is 1/255/std ≈ 0.015
-            let allowed = if count == 0 { INPUT_TOL } else { 0.016 };
-            assert!(d <= allowed, "{c}: normalised input differs by {d}");
+            assert!(d <= INPUT_TOL, "{c}: normalised input differs by {d}");
         }
     }
 }

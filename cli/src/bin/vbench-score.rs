@@ -33,7 +33,8 @@ struct Cli {
     #[arg(long, conflicts_with = "prompts")]
     prompt: Option<String>,
     /// JSON map {video: prompt} (VBench --prompt_file). Without --prompt/--prompts, the prompt
-    /// is taken from the file name (`<prompt>-<index>.mp4`).
+    /// is taken from the file name (`<prompt>-<index>.mp4`). A video the file does not list
+    /// has no prompt: the dimensions that need one fail for that video.
     #[arg(long, value_name = "FILE")]
     prompts: Option<PathBuf>,
     /// VBench's prompt-suite JSON (e.g. VBench_full_info.json): videos named
@@ -92,6 +93,12 @@ struct Cli {
     /// Frames per forward pass.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// imaging_quality's frame preprocessing (VBench --imaging_quality_preprocessing_mode):
+    /// `longer` resizes the longer side to 512 when it is larger (VBench's default), `shorter`
+    /// the shorter side, `shorter_centercrop` the shorter side then a 512x512 centre crop,
+    /// `None` keeps the frames as they are.
+    #[arg(long, value_name = "MODE", default_value = "longer")]
+    imaging_quality_mode: dimensions::imaging_quality::PreprocessMode,
     #[command(flatten)]
     weights: WeightsArgs,
     /// Output folder (VBench --output_path).
@@ -288,18 +295,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         let record = full_info
             .as_ref()
             .and_then(|r| prompts::match_full_info(r, &path));
+        // With --prompts, a video the file does not list has no prompt (VBench asserts every
+        // video is listed; here only the dimensions that need a prompt fail for that video).
         let prompt = if let Some(p) = &cli.prompt {
-            p.clone()
-        } else if let Some(p) = prompt_map
-            .as_ref()
-            .and_then(|m| prompts::lookup_prompt(m, &path))
-        {
-            p.clone()
+            Some(p.clone())
+        } else if let Some(m) = &prompt_map {
+            prompts::lookup_prompt(m, &path)
+                .cloned()
+                .or_else(|| record.map(|r| r.prompt_en.clone()))
         } else if let Some(r) = record {
-            r.prompt_en.clone()
+            Some(r.prompt_en.clone())
         } else {
-            prompts::prompt_from_filename(&path)
+            Some(prompts::prompt_from_filename(&path))
         };
+        if prompt.is_none() {
+            eprintln!("note: {display} is not in the prompts file; dimensions that need a prompt fail for it");
+        }
         let aux_style = record.and_then(|r| {
             r.auxiliary_info
                 .as_ref()?
@@ -310,7 +321,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         });
         let style = aux_style
             .or_else(|| cli.style.clone())
-            .or_else(|| prompts::style_from_prompt(&prompt));
+            .or_else(|| prompt.as_deref().and_then(prompts::style_from_prompt));
         let job_dims: Vec<String> = match (&full_info, record) {
             (Some(_), Some(r)) => dims
                 .iter()
@@ -333,7 +344,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             path,
             input: VideoInput {
                 display_path: display,
-                prompt: Some(prompt),
+                prompt,
                 style,
                 meta: None,
                 auxiliary_info: record
@@ -362,7 +373,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             chrono::Local::now().format("%Y-%m-%d-%H:%M:%S")
         ),
     };
-    let runtime = Runtime::new(cli.device, cli.batch_size)?.with_precision(cli.precision);
+    let runtime = Runtime::new(cli.device, cli.batch_size)?
+        .with_precision(cli.precision)
+        .with_imaging_quality_mode(cli.imaging_quality_mode);
     if let Some(n) = &runtime.notice {
         eprintln!("note: {n}");
     }

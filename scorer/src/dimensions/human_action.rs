@@ -8,7 +8,11 @@
 //!   `len(vr)` (the demuxed packet count), decord RGB (§3.3). VBench's `load_video` reads `.mp4`
 //!   with decord, `.gif`/`.png` with PIL and raises `NotImplementedError` on anything else
 //!   (case-sensitive): such paths get a per-video error here instead of a crash. `.gif`/`.png`
-//!   are decoded by FFmpeg here, not PIL: frame count and colours there are not verified.
+//!   are decoded by FFmpeg here, not PIL; checked equal to PIL's `convert('RGB')` frames byte for
+//!   byte (and the packet count to PIL's frame count) on an ffmpeg-encoded GIF (inter-frame
+//!   transparency), a Pillow-written delta-frame GIF, an RGBA and a palette PNG
+//!   (`tests/tests/parity_issue7.rs`). Not covered: GIFs whose *first* frame has transparent
+//!   pixels or that dispose to the background (PIL's colours there may differ).
 //! * Preprocessing (§3.4): `Resize(256, 'bilinear')` = `cv2.resize(INTER_LINEAR)` on uint8 to
 //!   short side 256 (untouched when already 256), `CenterCrop(224)` with half-to-even offsets,
 //!   `ClipToTensor` (C, T, H, W; /255 in f32), `Normalize(ImageNet)`.

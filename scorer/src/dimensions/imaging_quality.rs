@@ -150,11 +150,15 @@ pub struct ImagingQuality {
 }
 
 impl ImagingQuality {
-    /// VBench's default mode, `'longer'`.
+    /// In the runtime's mode ([`Runtime::imaging_quality_mode`], VBench's `'longer'` unless set).
     pub fn load(hub: &ModelHub) -> Result<Self, ScoreError> {
-        Ok(Self::new(hub.musiq()?, hub.runtime.clone()))
+        Ok(
+            Self::new(hub.musiq()?, hub.runtime.clone())
+                .with_mode(hub.runtime.imaging_quality_mode),
+        )
     }
 
+    /// VBench's default mode, `'longer'`.
     pub fn new(net: Arc<musiq::Model>, rt: Runtime) -> Self {
         Self {
             net,
