@@ -332,6 +332,31 @@ pub struct SemanticOptions {
     pub corrected: bool,
 }
 
+/// The record of a dimension scored as "frames that succeed / frames" (object_class,
+/// multiple_objects): `video_results` = success/n, `success_frame_count`, `frame_count`, plus
+/// the target's source fields; the aggregate counts frames (Σsuccess / Σframes).
+pub fn frame_share_outcome(
+    video: &crate::dimensions::VideoInput,
+    success: usize,
+    n: usize,
+    source: &TargetSource,
+) -> crate::dimensions::Outcome {
+    use crate::pyjson::PyJson;
+    let mut rest = vec![
+        ("video_results", PyJson::Float(success as f64 / n as f64)),
+        ("success_frame_count", PyJson::Int(success as i64)),
+        ("frame_count", PyJson::Int(n as i64)),
+    ];
+    rest.extend(source.record_fields());
+    crate::dimensions::Outcome {
+        record: crate::dimensions::path_record(video, rest),
+        agg: crate::dimensions::AggPart {
+            sum: success as f64,
+            count: n as f64,
+        },
+    }
+}
+
 /// Where a dimension's target came from.
 #[derive(Debug, Clone)]
 pub enum TargetSource {

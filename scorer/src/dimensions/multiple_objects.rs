@@ -12,13 +12,12 @@
 
 use std::sync::Arc;
 
-use super::{path_record, AggPart, Dimension, Outcome, VideoInput, VideoScorer};
+use super::{Dimension, Outcome, VideoInput, VideoScorer};
 use crate::error::VideoErrorKind;
 use crate::grit_detect::{
-    aux_for, aux_str, parsed_info, vlen_of, DetectionSampler, ObjectDetector, ResizePath,
-    TargetSource,
+    aux_for, aux_str, frame_share_outcome, parsed_info, vlen_of, DetectionSampler, ObjectDetector,
+    ResizePath, TargetSource,
 };
-use crate::pyjson::PyJson;
 use crate::video::{Frame, ReaderKind};
 
 pub const NAME: &str = "multiple_objects";
@@ -92,20 +91,12 @@ impl VideoScorer for Scorer<'_> {
         let dets = self.sampler.finish()?;
         let texts: Vec<Vec<String>> = dets.iter().map(|d| d.object_det_texts.clone()).collect();
         let success = check_generate(&self.keys.0, &self.keys.1, &texts);
-        let n = texts.len();
-        let mut rest = vec![
-            ("video_results", PyJson::Float(success as f64 / n as f64)),
-            ("success_frame_count", PyJson::Int(success as i64)),
-            ("frame_count", PyJson::Int(n as i64)),
-        ];
-        rest.extend(self.source.record_fields());
-        Ok(Outcome {
-            record: path_record(&self.video, rest),
-            agg: AggPart {
-                sum: success as f64,
-                count: n as f64,
-            },
-        })
+        Ok(frame_share_outcome(
+            &self.video,
+            success,
+            texts.len(),
+            &self.source,
+        ))
     }
 }
 
