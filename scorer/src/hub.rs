@@ -293,15 +293,7 @@ impl ModelHub {
             || {
                 let id = "musiq-spaq";
                 let path = self.file(id, "musiq_spaq_ckpt-358bb6af.pth")?;
-                let cfg_path = path.with_extension("config.json");
-                let cfg = if cfg_path.is_file() {
-                    let text = std::fs::read_to_string(&cfg_path)
-                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
-                    serde_json::from_str(&text)
-                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
-                } else {
-                    musiq::Config::spaq()
-                };
+                let cfg = sidecar_config(&path)?.unwrap_or_else(musiq::Config::spaq);
                 let vb = self.vb(&path, id, self.runtime.dtype)?;
                 Ok(musiq::Model::new(&cfg, vb)?)
             },
@@ -408,15 +400,8 @@ impl ModelHub {
             || {
                 let id = "tag2text-swin-14m";
                 let path = self.file(id, "tag2text_swin_14m.pth")?;
-                let cfg_path = path.with_extension("config.json");
-                let cfg = if cfg_path.is_file() {
-                    let text = std::fs::read_to_string(&cfg_path)
-                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
-                    serde_json::from_str(&text)
-                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
-                } else {
-                    vbench_models::tag2text::Config::tag2text_swin_b_384()
-                };
+                let cfg = sidecar_config(&path)?
+                    .unwrap_or_else(vbench_models::tag2text::Config::tag2text_swin_b_384);
                 let vb = self.vb(&path, id, self.runtime.dtype)?;
                 let tokenizer = crate::tag2text_caption::BertTokenizer::from_file(
                     &self.file("bert-base-uncased", "tokenizer.json")?,
@@ -439,15 +424,8 @@ impl ModelHub {
             || {
                 let id = "grit-b-densecap-objectdet";
                 let path = self.file(id, "grit_b_densecap_objectdet.pth")?;
-                let cfg_path = path.with_extension("config.json");
-                let cfg = if cfg_path.is_file() {
-                    let text = std::fs::read_to_string(&cfg_path)
-                        .map_err(|e| ScoreError::io(&cfg_path, e))?;
-                    serde_json::from_str(&text)
-                        .map_err(|e| ScoreError::Options(format!("{}: {e}", cfg_path.display())))?
-                } else {
-                    vbench_models::grit::GritConfig::grit_b()
-                };
+                let cfg =
+                    sidecar_config(&path)?.unwrap_or_else(vbench_models::grit::GritConfig::grit_b);
                 // fp32 always: a half-precision GRiT flips detections at the 0.5 threshold
                 let vb = self.vb(&path, id, candle_core::DType::F32)?;
                 let tokenizer = crate::tag2text_caption::BertTokenizer::from_file(
@@ -506,6 +484,21 @@ const VICLIP_DIMS: [&str; 2] = ["overall_consistency", "temporal_style"];
 /// The manifest entry whose `tokenizer.json` is OpenAI's CLIP BPE (the vocabulary ViCLIP's
 /// `SimpleTokenizer` reads from `bpe_simple_vocab_16e6.txt.gz`).
 const CLIP_BPE_ENTRY: &str = "clip-vit-base-patch32";
+
+/// An optional `<checkpoint stem>.config.json` beside a checkpoint (a serialised model config
+/// replacing the preset; the end-to-end tests use it for the parity fixtures' shrunken networks).
+fn sidecar_config<T: serde::de::DeserializeOwned>(
+    checkpoint: &std::path::Path,
+) -> Result<Option<T>, ScoreError> {
+    let path = checkpoint.with_extension("config.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ScoreError::io(&path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ScoreError::Options(format!("{}: {e}", path.display())))
+}
 
 /// Files of an entry that a dimension actually reads (the CLIP tokenizer only matters to the
 /// text tower).
