@@ -13,30 +13,11 @@ use score_support::{bin, stderr};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/parity_grit")
+    vbench_tests::grit::fixtures()
 }
 
 fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The fixture's tiny GRiT as a serialised `GritConfig` (read by the hub beside the checkpoint).
-fn tiny_config() -> Value {
-    let c = json(&fixture().join("config.json"));
-    let backbone: vbench_models::vitdet::VitDetConfig =
-        serde_json::from_value(c["backbone"].clone()).unwrap();
-    let text: vbench_models::grit_text::GritTextConfig =
-        serde_json::from_value(c["text"].clone()).unwrap();
-    let heads = vbench_models::grit::GritHeadsConfig::with_dims(
-        backbone.fpn_dim,
-        c["box_head_fc_dim"].as_u64().unwrap() as usize,
-    );
-    serde_json::to_value(vbench_models::grit::GritConfig {
-        backbone,
-        heads,
-        text,
-    })
-    .unwrap()
 }
 
 /// A `--weights-dir` with the tiny GRiT under its real file name and the fixture's tokenizer.
@@ -51,7 +32,7 @@ fn weights() -> tempfile::TempDir {
     .unwrap();
     std::fs::write(
         g.join("grit_b_densecap_objectdet.config.json"),
-        tiny_config().to_string(),
+        serde_json::to_string(&vbench_tests::grit::tiny_config()).unwrap(),
     )
     .unwrap();
     let b = d.path().join("google-bert/bert-base-uncased");

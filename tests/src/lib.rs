@@ -53,5 +53,6 @@ pub fn fixture_weights_dir(dst: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+pub mod grit;
 pub mod images;
 pub mod issue7;

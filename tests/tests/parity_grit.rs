@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
+use candle_nn::VarBuilder;
 use serde_json::Value;
 use vbench_models::grit::{GritHeads, GritHeadsConfig, HeadsTrace};
 use vbench_models::nn::detection::{iou, tensor_to_boxes, BoxF};
@@ -36,18 +36,11 @@ fn json(name: &str) -> Value {
 }
 
 fn tiny_heads() -> GritHeads {
-    let cfg = json("config.json");
-    let fpn = cfg["backbone"]["fpn_dim"].as_u64().unwrap() as usize;
-    let fc = cfg["box_head_fc_dim"].as_u64().unwrap() as usize;
-    let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(
-            &[dir().join("model.safetensors")],
-            DType::F32,
-            &Device::Cpu,
-        )
-    }
-    .unwrap();
-    GritHeads::new(&GritHeadsConfig::with_dims(fpn, fc), vb).unwrap()
+    GritHeads::new(
+        &vbench_tests::grit::tiny_config().heads,
+        vbench_tests::grit::tiny_weights(),
+    )
+    .unwrap()
 }
 
 /// max |a − b| / max(max |b|, 1e-6) after checking shapes.
@@ -367,33 +360,14 @@ fn pair_margin(b: &[BoxF], thr: f32) -> f32 {
 /// The real GRiT-B keys (and shapes) of the detection heads, from VBench's model at full size.
 #[test]
 fn grit_b_heads_ask_for_exactly_the_real_keys() {
-    let text = std::fs::read_to_string(dir().join("grit_b_keys.txt")).unwrap();
-    let mut want = BTreeMap::new();
-    for line in text.lines() {
-        let (k, shape) = line.split_once(' ').unwrap();
-        let ours = k.starts_with("proposal_generator.")
+    let want = vbench_tests::grit::grit_b_keys(|k| {
+        k.starts_with("proposal_generator.")
             || k.starts_with("roi_heads.box_head.")
-            || k.starts_with("roi_heads.box_predictor.");
-        if ours {
-            let dims: Vec<usize> = shape
-                .trim_matches(|c| c == '[' || c == ']')
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| s.trim().parse().unwrap())
-                .collect();
-            want.insert(k.to_string(), dims);
-        }
-    }
-    let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    GritHeads::new(&GritHeadsConfig::grit_b(), vb).unwrap();
-    let got: BTreeMap<String, Vec<usize>> = vm
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
-        .collect();
+            || k.starts_with("roi_heads.box_predictor.")
+    });
+    let got = vbench_tests::grit::requested_keys(|vb| {
+        GritHeads::new(&GritHeadsConfig::grit_b(), vb).unwrap();
+    });
     assert_eq!(got, want);
 }
 

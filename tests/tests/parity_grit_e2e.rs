@@ -3,49 +3,20 @@
 //! `dense_pred_to_caption_tuple`, ObjectDet token ids (begin 101) and DenseCap token ids (begin
 //! 104) per surviving instance, exactly. Plus the full GRiT-B key list.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
 use serde_json::Value;
-use vbench_models::grit::{Grit, GritConfig, GritHeadsConfig};
-use vbench_models::grit_text::GritTextConfig;
-use vbench_models::vitdet::VitDetConfig;
+use vbench_models::grit::{Grit, GritConfig};
+use vbench_tests::grit;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity_grit")
+    grit::fixtures()
 }
 
 fn json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join(name)).expect(name)).expect(name)
-}
-
-fn tiny() -> Grit {
-    let cfg = json("config.json");
-    let backbone: VitDetConfig = serde_json::from_value(cfg["backbone"].clone()).unwrap();
-    let text: GritTextConfig = serde_json::from_value(cfg["text"].clone()).unwrap();
-    let heads = GritHeadsConfig::with_dims(
-        backbone.fpn_dim,
-        cfg["box_head_fc_dim"].as_u64().unwrap() as usize,
-    );
-    let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(
-            &[dir().join("model.safetensors")],
-            DType::F32,
-            &Device::Cpu,
-        )
-    }
-    .unwrap();
-    Grit::new(
-        &GritConfig {
-            backbone,
-            text,
-            heads,
-        },
-        vb,
-    )
-    .unwrap()
 }
 
 /// ids row as recorded (begin stripped, EOS padding kept) → up to, excluding, the first EOS.
@@ -60,7 +31,7 @@ fn until_eos(row: &Value) -> Vec<u32> {
 
 #[test]
 fn grit_matches_vbench_end_to_end() {
-    let grit = tiny();
+    let grit = grit::tiny_grit();
     let frames: HashMap<String, Tensor> =
         candle_core::safetensors::load(dir().join("frames.safetensors"), &Device::Cpu).unwrap();
     let pipe: HashMap<String, Tensor> =
@@ -121,31 +92,12 @@ fn grit_matches_vbench_end_to_end() {
 /// unused mask head and the `text_decoder_det.*` aliases of the shared text decoder.
 #[test]
 fn grit_b_asks_for_exactly_the_real_keys() {
-    let text = std::fs::read_to_string(dir().join("grit_b_keys.txt")).unwrap();
-    let mut want = BTreeMap::new();
-    for line in text.lines() {
-        let (k, shape) = line.split_once(' ').unwrap();
-        if k.starts_with("roi_heads.mask_head.") || k.starts_with("roi_heads.text_decoder_det.") {
-            continue;
-        }
-        let dims: Vec<usize> = shape
-            .trim_matches(|c| c == '[' || c == ']')
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse().unwrap())
-            .collect();
-        want.insert(k.to_string(), dims);
-    }
-    let vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
-    Grit::new(&GritConfig::grit_b(), vb).unwrap();
-    let got: BTreeMap<String, Vec<usize>> = vm
-        .data()
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.dims().to_vec()))
-        .collect();
+    let mut want = grit::grit_b_keys(|k| {
+        !k.starts_with("roi_heads.mask_head.") && !k.starts_with("roi_heads.text_decoder_det.")
+    });
+    let got = grit::requested_keys(|vb| {
+        Grit::new(&GritConfig::grit_b(), vb).unwrap();
+    });
     // the output projection is tied to the word embedding: a decoder may read either key
     let tied = "roi_heads.text_decoder.textual.output.weight";
     if !got.contains_key(tied) {

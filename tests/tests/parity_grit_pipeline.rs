@@ -5,50 +5,22 @@
 //! ObjectDet one reusing the frame's box path. (The model-level ids and boxes are in
 //! `parity_grit_e2e.rs`.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use serde_json::Value;
-use vbench_models::grit::{Grit, GritConfig, GritHeadsConfig};
-use vbench_models::grit_text::GritTextConfig;
-use vbench_models::vitdet::VitDetConfig;
 use vbench_scorer::grit_detect::{FloatFrameRgb, ObjectDetector};
 use vbench_scorer::grit_net::{GritDetector, GritNets};
 use vbench_scorer::tag2text_caption::BertTokenizer;
+use vbench_tests::grit;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parity_grit")
+    grit::fixtures()
 }
 
 fn json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join(name)).expect(name)).expect(name)
-}
-
-/// The fixture's tiny configuration as a [`GritConfig`].
-fn tiny_config() -> GritConfig {
-    let c = json("config.json");
-    let backbone: VitDetConfig = serde_json::from_value(c["backbone"].clone()).unwrap();
-    let text: GritTextConfig = serde_json::from_value(c["text"].clone()).unwrap();
-    let fc = c["box_head_fc_dim"].as_u64().unwrap() as usize;
-    GritConfig {
-        heads: GritHeadsConfig::with_dims(backbone.fpn_dim, fc),
-        backbone,
-        text,
-    }
-}
-
-fn tiny_grit() -> Grit {
-    let vb = unsafe {
-        VarBuilder::from_mmaped_safetensors(
-            &[dir().join("model.safetensors")],
-            DType::F32,
-            &Device::Cpu,
-        )
-    }
-    .unwrap();
-    Grit::new(&tiny_config(), vb).unwrap()
 }
 
 /// Frame `f` of the fixture as `(3, H, W)` f32 0..255 (what VBench hands the predictor).
@@ -66,7 +38,7 @@ fn frame(f: usize) -> Tensor {
 #[test]
 fn grit_detector_gives_vbench_caption_tuples() {
     let nets = Arc::new(GritNets {
-        model: tiny_grit(),
+        model: grit::tiny_grit(),
         tokenizer: BertTokenizer::from_file(&dir().join("tokenizer.json")).unwrap(),
     });
     let det = GritDetector::new(nets, Device::Cpu);
