@@ -303,9 +303,9 @@ pub const GRIT_DIMENSIONS: [&str; 4] = [
     crate::dimensions::spatial_relationship::NAME,
 ];
 
-/// Builds one of the four GRiT dimensions on `detector`, `None` for any other name. To run
-/// GRiT once per frame for all of them, give each the same [`CachedDetector`] (with
-/// `always_dense` when `color` is among the requested dimensions).
+/// Builds one of the four GRiT dimensions on `detector`, `None` for any other name. The hub
+/// gives all four the same [`crate::grit_net::GritDetector`], which keeps a frame's box path so
+/// GRiT runs once per distinct frame; [`CachedDetector`] gives any other detector that sharing.
 pub fn build_dimension(
     name: &str,
     detector: Arc<dyn ObjectDetector>,
